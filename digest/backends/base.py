@@ -1,0 +1,130 @@
+"""Where messages go: the one small interface every backend implements (after django-anymail).
+
+The sending engine (``digest.send.campaign``) knows only this module. A backend:
+
+* is constructed with the :class:`~digest.settings.Settings` and checks the ones it needs in
+  :meth:`Backend.check_settings` (``digest validate --subscribers`` calls it, so a bad setting is
+  found before a send);
+* is opened once per run with the edition-wide :class:`CampaignInfo`;
+* is handed lists of at most ``batch_size`` :class:`OutgoingMessage` by up to ``--concurrency``
+  callers at once, and answers one :class:`DeliveryResult` per message, using the fixed
+  :class:`DeliveryStatus` vocabulary;
+* raises :class:`~digest.errors.BackendError` (``transient=True``) when the whole batch could not
+  be tried (server down, connection refused, HTTP 5xx), so the engine retries or stops with exit 4.
+
+Third-party backends register a class in the ``digest.backends`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import ClassVar, Protocol
+
+from digest.errors import ConfigError
+from digest.settings import Settings
+
+
+class DeliveryStatus(enum.StrEnum):
+    """What happened to one recipient's message in one attempt."""
+
+    SENT = "sent"  # the server or API accepted it: never send it again
+    DEFERRED = "deferred"  # a transient refusal (4xx, 429, timeout): retry later
+    FAILED = "failed"  # a permanent refusal (5xx for that recipient, HTTP 4xx): do not retry
+
+
+class Fillable(Protocol):
+    """A rendered body with per-recipient slots (``digest.render.merge.MergeTemplate``)."""
+
+    def fill(self, values: Mapping[str, str], *, raw: bool = False) -> str: ...
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """What is the same for every message of one edition's run."""
+
+    slug: str
+    subject: str
+    from_address: str  # "Name <addr@domain>", already validated
+    reply_to: str | None
+    list_id: str  # "Clippings <clippings.example.org>"
+    html: Fillable
+    text: Fillable
+    # Headers every message carries besides the per-recipient ones (e.g. List-Id).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    test: bool = False  # a --test proof: nothing is recorded
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One recipient's message. ``values`` fill the slots of the campaign's html/text;
+    ``headers`` are the per-recipient headers (List-Unsubscribe ...), newline-free by
+    construction; :meth:`as_bytes` builds the whole RFC 5322 message when a backend needs it."""
+
+    address: str
+    name: str
+    message_id: str
+    values: Mapping[str, str]
+    headers: Mapping[str, str]
+    build: Callable[[], bytes] = field(repr=False, compare=False)
+
+    def as_bytes(self) -> bytes:
+        return self.build()
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    address: str
+    status: DeliveryStatus
+    provider_id: str | None = None  # the provider's message id (Mailgun id, SMTP queue id)
+    error: str | None = None  # the server's reply, secrets scrubbed
+    retry_after: float | None = None  # seconds, when the server named a time
+
+
+class Backend(ABC):
+    """Base class of every backend."""
+
+    name: ClassVar[str]
+    batch_size: ClassVar[int] = 1  # most messages one send() call may carry
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:  # noqa: B027 - optional hook
+        """Raise ConfigError for a missing or wrong setting. Contacts nothing."""
+
+    @abstractmethod
+    async def open(self, campaign: CampaignInfo) -> None:
+        """Prepare for a run (connect, check credentials)."""
+
+    @abstractmethod
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
+        """Try to deliver ``messages``; one result per message, same order."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections. Safe to call twice, and after a failed open()."""
+
+
+def backend_names() -> list[str]:
+    """The names of every installed backend: ours and those of other packages."""
+    return sorted({ep.name for ep in entry_points(group="digest.backends")})
+
+
+def load_backend(name: str) -> type[Backend]:
+    """The backend class registered under ``name``, or ConfigError listing the known ones."""
+    eps = {ep.name: ep for ep in entry_points(group="digest.backends")}
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none"
+        raise ConfigError(
+            f"unknown backend {name!r} (installed: {known})",
+            hint="choose one with --backend or DIGEST_BACKEND",
+        )
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise ConfigError(f"backend {name!r} is not a digest.backends.base.Backend subclass")
+    return cls

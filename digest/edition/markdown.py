@@ -1,0 +1,80 @@
+"""The safe Markdown subset of an edition's prose fields (contract §1).
+
+Paragraphs, emphasis, inline code, lists and links are rendered. Raw HTML outside code spans and
+link targets other than http, https and mailto are errors: :func:`check_markdown` raises
+``ValueError`` with a message fit for the curator. Rendering never passes raw HTML through, so
+even an unchecked string cannot inject markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from markupsafe import Markup
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+
+
+@lru_cache(maxsize=1)
+def _checking_parser() -> MarkdownIt:
+    # html=True so raw HTML shows up as html_inline/html_block tokens we can refuse by name;
+    # validateLink accepts everything so unsafe targets reach us instead of silently becoming text.
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False})
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    return md
+
+
+@lru_cache(maxsize=1)
+def rendering_parser() -> MarkdownIt:
+    """The parser used to render: raw HTML is escaped, never passed through."""
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.disable("image")
+    return md
+
+
+def iter_tokens(tokens: list[Token]) -> Iterator[Token]:
+    """Every token, inline children included, in document order."""
+    for token in tokens:
+        yield token
+        if token.children:
+            yield from iter_tokens(token.children)
+
+
+def link_problem(url: str) -> str | None:
+    """Why ``url`` may not be a link target, or None when it may."""
+    target = url.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return f"link target {target!r} holds a control character"
+    scheme = urlsplit(target).scheme.lower()
+    if not scheme:
+        return f"link target {target!r} must be an absolute http, https or mailto address"
+    if scheme not in SAFE_SCHEMES:
+        return f"link target {target!r} uses the scheme {scheme!r}; only http, https and mailto"
+    if scheme in ("http", "https") and not urlsplit(target).netloc:
+        return f"link target {target!r} has no host"
+    return None
+
+
+def check_markdown(text: str) -> str:
+    """Return ``text`` unchanged, or raise ValueError naming the first unsafe construct."""
+    if "\x00" in text:
+        raise ValueError("holds a NUL character")
+    tokens = _checking_parser().parse(text)
+    for token in iter_tokens(tokens):
+        if token.type in ("html_inline", "html_block"):
+            snippet = token.content.strip().splitlines()[0][:40] if token.content.strip() else ""
+            raise ValueError(
+                f"raw HTML is not allowed ({snippet!r}); write Markdown, or put it in `backticks`"
+            )
+        if token.type == "image":
+            raise ValueError("images are not supported in Markdown fields")
+        if token.type == "link_open":
+            href = str(token.attrGet("href") or "")
+            problem = link_problem(href)
+            if problem:
+                raise ValueError(problem)
+    return text

@@ -1,0 +1,189 @@
+"""Settings from the environment, or a ``.env`` file in the working folder (contract §4).
+
+Real environment variables win over ``.env``. Secrets are held as :class:`pydantic.SecretStr`, whose
+``str()`` and ``repr()`` print ``**********``, so a setting object can be logged without leaking.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import SecretStr
+
+from digest.errors import ConfigError
+
+SECURITY_MODES = ("tls", "starttls", "none")
+DEFAULT_MAILGUN_API_URL = "https://api.mailgun.net/v3"
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    from_address: str | None = None  # DIGEST_FROM, e.g. "Clippings <clippings@example.org>"
+    reply_to: str | None = None
+    backend: str = "smtp"
+    secret: SecretStr | None = None
+    unsubscribe_url: str | None = None  # template holding {token}
+    unsubscribe_mailto: str | None = None
+    archive_url: str | None = None  # template holding {slug}
+    state_dir: Path = Path(".digest")
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = 30.0
+
+    mailgun_api_key: SecretStr | None = None
+    mailgun_domain: str | None = None
+    mailgun_api_url: str = DEFAULT_MAILGUN_API_URL
+
+    # Every raw value, for settings a plug-in backend defines itself (never printed).
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in force, so output and files can be checked and scrubbed."""
+        values = (self.secret, self.smtp_password, self.mailgun_api_key)
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+    @property
+    def sender_domain(self) -> str:
+        """The domain of DIGEST_FROM, used for Message-ID and List-Id."""
+        if not self.from_address:
+            return "localhost"
+        address = parseaddr(self.from_address)[1]
+        return address.rpartition("@")[2].lower() or "localhost"
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming every listed setting that is not set."""
+        missing = [n for n in names if not self._value_of(n)]
+        if missing:
+            raise ConfigError(
+                f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)}",
+                hint="set it in the environment or in .env (see .env.example)",
+            )
+
+    def _value_of(self, env_name: str) -> object:
+        attr = _ENV_TO_ATTR[env_name]
+        return getattr(self, attr)
+
+
+_ENV_TO_ATTR = {
+    "DIGEST_FROM": "from_address",
+    "DIGEST_REPLY_TO": "reply_to",
+    "DIGEST_BACKEND": "backend",
+    "DIGEST_SECRET": "secret",
+    "DIGEST_UNSUBSCRIBE_URL": "unsubscribe_url",
+    "DIGEST_UNSUBSCRIBE_MAILTO": "unsubscribe_mailto",
+    "DIGEST_ARCHIVE_URL": "archive_url",
+    "DIGEST_STATE_DIR": "state_dir",
+    "SMTP_HOST": "smtp_host",
+    "SMTP_PORT": "smtp_port",
+    "SMTP_SECURITY": "smtp_security",
+    "SMTP_USERNAME": "smtp_username",
+    "SMTP_PASSWORD": "smtp_password",
+    "SMTP_TIMEOUT": "smtp_timeout",
+    "MAILGUN_API_KEY": "mailgun_api_key",
+    "MAILGUN_DOMAIN": "mailgun_domain",
+    "MAILGUN_API_URL": "mailgun_api_url",
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Read settings; ``environ`` defaults to ``os.environ``, ``env_file`` to ``./.env``.
+
+    Raises :class:`ConfigError` for a value that cannot be right (a port that is no number, an
+    unknown SMTP_SECURITY, a template lacking its ``{token}`` or ``{slug}``).
+    """
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = values.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    problems: list[str] = []
+    for name in values:
+        raw_value = values[name]
+        if name in _ENV_TO_ATTR and any(c in raw_value for c in "\r\n\x00"):
+            problems.append(f"{name} holds a line break or NUL")
+
+    port: int | None = None
+    if (raw := get("SMTP_PORT")) is not None:
+        try:
+            port = int(raw)
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            problems.append(f"SMTP_PORT must be a port number, not {raw!r}")
+            port = None
+    timeout = 30.0
+    if (raw := get("SMTP_TIMEOUT")) is not None:
+        try:
+            timeout = float(raw)
+            if timeout <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"SMTP_TIMEOUT must be a positive number of seconds, not {raw!r}")
+    security = (get("SMTP_SECURITY") or "starttls").lower()
+    if security not in SECURITY_MODES:
+        problems.append(f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+    unsubscribe_url = get("DIGEST_UNSUBSCRIBE_URL")
+    if unsubscribe_url is not None:
+        if "{token}" not in unsubscribe_url:
+            problems.append("DIGEST_UNSUBSCRIBE_URL must hold {token}")
+        if not unsubscribe_url.lower().startswith("https://") and not _is_local_http(
+            unsubscribe_url
+        ):
+            problems.append("DIGEST_UNSUBSCRIBE_URL must be an https:// URL (RFC 8058)")
+    archive_url = get("DIGEST_ARCHIVE_URL")
+    if archive_url is not None and "{slug}" not in archive_url:
+        problems.append("DIGEST_ARCHIVE_URL must hold {slug}")
+    mailto = get("DIGEST_UNSUBSCRIBE_MAILTO")
+    if mailto is not None and not mailto.lower().startswith("mailto:"):
+        mailto = "mailto:" + mailto
+    if problems:
+        raise ConfigError("; ".join(problems), hint="fix the setting in the environment or .env")
+
+    return Settings(
+        from_address=get("DIGEST_FROM"),
+        reply_to=get("DIGEST_REPLY_TO"),
+        backend=(get("DIGEST_BACKEND") or "smtp").lower(),
+        secret=_secret(get("DIGEST_SECRET")),
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=mailto,
+        archive_url=archive_url,
+        state_dir=Path(get("DIGEST_STATE_DIR") or ".digest"),
+        smtp_host=get("SMTP_HOST"),
+        smtp_port=port,
+        smtp_security=security,
+        smtp_username=get("SMTP_USERNAME"),
+        smtp_password=_secret(get("SMTP_PASSWORD")),
+        smtp_timeout=timeout,
+        mailgun_api_key=_secret(get("MAILGUN_API_KEY")),
+        mailgun_domain=get("MAILGUN_DOMAIN"),
+        mailgun_api_url=(get("MAILGUN_API_URL") or DEFAULT_MAILGUN_API_URL).rstrip("/"),
+        raw=dict(values),
+    )
+
+
+def _is_local_http(url: str) -> bool:
+    """http:// is tolerated for a local endpoint only (tests, a curator trying it out)."""
+    lowered = url.lower()
+    return lowered.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
