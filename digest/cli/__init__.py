@@ -1,5 +1,5 @@
 """The command line. It parses arguments, calls the core and prints; it is the only place that
-exits. Each command lives in its own module and registers itself on :data:`cli`.
+exits. Each command lives in its own module and registers itself on :data:`cli` when imported.
 
 Exit codes (contract §3): 0 done; 1 bad input or configuration; 2 usage; 3 finished but some
 recipients failed permanently; 4 stopped before the end (rerun to resume).
@@ -7,6 +7,7 @@ recipients failed permanently; 4 stopped before the end (rerun to resume).
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -14,8 +15,37 @@ import click
 from digest import __version__
 from digest.cli.output import run_guarded
 
+# Command name -> the module that defines it. Modules are imported only when their command runs
+# (or for --help): `digest validate` does not pay for the preview server's imports.
+_COMMAND_MODULES = {
+    "validate": "validate",
+    "build": "build",
+    "preview": "preview",
+    "send": "send",
+    "status": "status",
+    "schedule": "schedule",
+    "suppressions": "suppressions",
+    "unsubscribe": "unsubscribe",
+    "serve-unsubscribe": "serve_unsubscribe",
+    "bounces": "bounces",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMAND_MODULES:
+            # The module registers its command on `cli` as a side effect of being imported.
+            importlib.import_module(f"digest.cli.{_COMMAND_MODULES[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="digest")
 def cli() -> None:
     """Email digests as code: validate, build, preview and send one YAML edition.
@@ -29,31 +59,6 @@ def cli() -> None:
 
     Settings come from the environment or ./.env (see .env.example).
     """
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `cli`; a module that is not there yet
-    # (work in progress on a branch) must not break the others.
-    import importlib
-
-    for name in (
-        "validate",
-        "build",
-        "preview",
-        "send",
-        "status",
-        "schedule",
-        "suppressions",
-        "serve_unsubscribe",
-    ):
-        try:
-            importlib.import_module(f"digest.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"digest.cli.{name}":
-                raise
-
-
-_register()
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from markupsafe import Markup
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -59,22 +58,41 @@ def link_problem(url: str) -> str | None:
     return None
 
 
+class MarkdownProblem(ValueError):
+    """An unsafe construct in a Markdown field; ``line`` counts from 0 within the text, so the
+    loader can point at the very line of a multi-line block."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _problem_of(token: Token) -> str | None:
+    if token.type in ("html_inline", "html_block"):
+        snippet = token.content.strip().splitlines()[0][:40] if token.content.strip() else ""
+        return f"raw HTML is not allowed ({snippet!r}); write Markdown, or put it in `backticks`"
+    if token.type == "image":
+        return "images are not supported in Markdown fields"
+    if token.type == "link_open":
+        return link_problem(str(token.attrGet("href") or ""))
+    return None
+
+
 def check_markdown(text: str) -> str:
-    """Return ``text`` unchanged, or raise ValueError naming the first unsafe construct."""
+    """Return ``text`` unchanged, or raise :class:`MarkdownProblem` naming the first unsafe
+    construct."""
     if "\x00" in text:
-        raise ValueError("holds a NUL character")
-    tokens = _checking_parser().parse(text)
-    for token in iter_tokens(tokens):
-        if token.type in ("html_inline", "html_block"):
-            snippet = token.content.strip().splitlines()[0][:40] if token.content.strip() else ""
-            raise ValueError(
-                f"raw HTML is not allowed ({snippet!r}); write Markdown, or put it in `backticks`"
-            )
-        if token.type == "image":
-            raise ValueError("images are not supported in Markdown fields")
-        if token.type == "link_open":
-            href = str(token.attrGet("href") or "")
-            problem = link_problem(href)
+        raise MarkdownProblem("holds a NUL character", text[: text.index("\x00")].count("\n"))
+    for block in _checking_parser().parse(text):
+        line = block.map[0] if block.map else 0
+        problem = _problem_of(block)
+        if problem:
+            raise MarkdownProblem(problem, line)
+        # Inline children carry no line numbers; count the line breaks before the culprit.
+        for child in iter_tokens(block.children or []):
+            if child.type in ("softbreak", "hardbreak"):
+                line += 1
+            problem = _problem_of(child)
             if problem:
-                raise ValueError(problem)
+                raise MarkdownProblem(problem, line)
     return text

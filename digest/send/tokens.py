@@ -52,6 +52,9 @@ def make_token(secret: str, address: str, slug: str) -> str:
     """The token for ``address`` on edition ``slug``."""
     if not secret:
         raise InvalidToken("DIGEST_SECRET is empty; tokens cannot be signed")
+    if "\n" in slug or "\n" in address or not slug or not address:
+        # The payload is newline-separated: such a value would sign something else.
+        raise InvalidToken("a token needs a one-line, non-empty address and slug")
     payload = f"{_VERSION}\n{slug}\n{address}".encode()
     return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
 

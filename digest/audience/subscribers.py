@@ -1,0 +1,385 @@
+"""The subscribers CSV (contract §2), streamed: a million rows in constant memory.
+
+The file is read twice, both times as a stream. The first pass notes every address that has a
+row which is not a clean ``subscribed`` row (unsubscribed, bounced, complained, or a row we could
+not understand): such an address is never sent to, even when its blocking row comes after a
+``subscribed`` one. The second pass yields each sendable address once (its first row) and fills
+the :class:`SubscriberReport`. Addresses are remembered as 8-byte BLAKE2b digests held as ints,
+not as strings, so a million addresses cost tens of megabytes, not hundreds.
+
+Line numbers are physical lines of the file: a quoted field may span lines, and a row is
+reported at the line where it starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import functools
+import hashlib
+import io
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import Problem, SubscribersError
+
+STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
+DELIMITERS = (",", ";", "\t")
+MAX_PROBLEM_LINES = 10
+
+# C0 and C1 control characters and the Unicode line separators: none belongs in a name or an
+# address, and each could split a header or a line somewhere downstream.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# RFC 5322 dot-atom: the only ASCII local parts email-validator accepts with its defaults.
+_DOT_ATOM_LOCAL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+)
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One sendable row. ``email`` is normalised (domain lower-cased, in its ASCII form when the
+    local part is ASCII); ``fields`` holds every column besides email, name and status."""
+
+    email: str
+    name: str
+    fields: Mapping[str, str]
+    line: int
+
+
+@dataclass
+class SubscriberReport:
+    """What reading the file found. ``rows`` = subscribed + sum(by_status) + duplicates + the
+    rows reported in ``problems``."""
+
+    path: str
+    rows: int = 0  # data rows read (blank lines are not rows)
+    subscribed: int = 0  # sendable, unique
+    by_status: Counter[str] = field(default_factory=Counter)  # unsubscribed/bounced/complained
+    duplicates: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def invalid(self) -> int:
+        return len(self.problems)
+
+    def summary_lines(self) -> list[str]:
+        """A short summary: the counts, then at most ten problems and how many more there are."""
+        parts = [f"{self.subscribed} to send"]
+        parts += [f"{count} {status}" for status, count in sorted(self.by_status.items())]
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate{'s' if self.duplicates != 1 else ''}")
+        if self.problems:
+            n = len(self.problems)
+            parts.append(f"{n} invalid row{'s' if n != 1 else ''} skipped")
+        noun = "row" if self.rows == 1 else "rows"
+        lines = [f"{self.path}: {self.rows} {noun}: {', '.join(parts)}"]
+        lines += [f"  {problem}" for problem in self.problems[:MAX_PROBLEM_LINES]]
+        if len(self.problems) > MAX_PROBLEM_LINES:
+            lines.append(f"  ... and {len(self.problems) - MAX_PROBLEM_LINES} more")
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    email: int
+    name: int | None
+    status: int | None
+    others: tuple[tuple[int, str], ...]  # (index, header as written) of every other column
+    width: int  # number of columns in the header
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    values: list[str] | None  # None when the csv module could not parse the row
+    error: str | None = None
+
+
+def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscriber]:
+    """Yield each sendable subscriber once, in file order, filling ``report`` as it goes.
+
+    Raises :class:`SubscribersError` when the file cannot be used at all: missing, not UTF-8,
+    no header, no ``email`` column, or no data row.
+    """
+    blocked = _blocked_addresses(path, report.path)
+    seen: set[int] = set()
+    for row, columns in _rows(path, report.path):
+        report.rows += 1
+        outcome = _parse_row(row, columns, report.path)
+        if isinstance(outcome, Problem):
+            report.problems.append(outcome)
+            continue
+        email, name, status, fields = outcome
+        key = _digest(email)
+        if status == "subscribed":
+            # An address with any other row (even a later one) is not sent to.
+            if key in blocked or key in seen:
+                report.duplicates += 1
+                continue
+            seen.add(key)
+            report.subscribed += 1
+            yield Subscriber(email=email, name=name, fields=fields, line=row.line)
+        elif key in seen:
+            report.duplicates += 1
+        else:
+            seen.add(key)
+            report.by_status[status] += 1
+    if report.rows == 0:
+        raise SubscribersError(
+            [Problem(report.path, 1, None, "no subscriber row: the file holds only a header")]
+        )
+
+
+def _blocked_addresses(path: Path, shown_path: str) -> set[int]:
+    """Digests of every address having a row that is not a clean ``subscribed`` row."""
+    blocked: set[int] = set()
+    for row, columns in _rows(path, shown_path):
+        if row.values is None:
+            continue
+        outcome = _parse_row(row, columns, shown_path)
+        if isinstance(outcome, Problem):
+            # A row we could not understand may well have been an unsubscribe: play safe.
+            raw = row.values[columns.email] if columns.email < len(row.values) else ""
+            email = _normalise(raw.strip())
+            if email is not None:
+                blocked.add(_digest(email))
+        elif outcome[2] != "subscribed":
+            blocked.add(_digest(outcome[0]))
+    return blocked
+
+
+def _rows(path: Path, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
+    """Every non-blank data row with the line it starts on."""
+    try:
+        binary = path.open("rb")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SubscribersError([Problem(shown_path, None, None, f"cannot read: {reason}")]) from exc
+    with binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        try:
+            yield from _rows_of_text(text, shown_path)
+        except UnicodeDecodeError as exc:
+            binary.seek(0)
+            line, col = _undecodable_position(binary)
+            raise SubscribersError(
+                [Problem(shown_path, line, col, "not UTF-8 text (save the file as UTF-8 CSV)")]
+            ) from exc
+
+
+def _rows_of_text(text: io.TextIOWrapper, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
+    first_line = text.readline()
+    while first_line and not first_line.strip():
+        first_line = text.readline()  # tolerate blank lines before the header
+    if not first_line:
+        raise SubscribersError(
+            [
+                Problem(
+                    shown_path,
+                    1,
+                    None,
+                    "empty file: a header row with an `email` column is required",
+                )
+            ]
+        )
+    delimiter = _delimiter_of(first_line)
+    reader = csv.reader(_chain_first(first_line, text), delimiter=delimiter, strict=True)
+    header = next(reader)
+    header_line = reader.line_num
+    columns = _columns_of(header, header_line, shown_path)
+    previous_end = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader resets itself on the next call, so the following rows still count.
+            row = _Row(previous_end + 1, None, f"cannot be parsed as CSV ({exc})")
+            previous_end = reader.line_num
+            yield row, columns
+            continue
+        start = previous_end + 1
+        previous_end = reader.line_num
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue  # a blank line is not a row
+        yield _Row(start, values), columns
+
+
+def _chain_first(first_line: str, rest: io.TextIOWrapper) -> Iterator[str]:
+    yield first_line
+    yield from rest
+
+
+def _delimiter_of(header_line: str) -> str:
+    """Comma, semicolon or tab: whichever the header uses most (quoted parts ignored)."""
+    unquoted = _QUOTED.sub("", header_line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties keep the order comma, semicolon, tab
+    return best if counts[best] else ","
+
+
+def _columns_of(header: list[str], line: int, shown_path: str) -> _Columns:
+    names = [name.strip() for name in header]
+    lowered = [name.lower() for name in names]
+    problems = []
+    for wanted in ("email", "name", "status"):
+        if lowered.count(wanted) > 1:
+            problems.append(Problem(shown_path, line, None, f"the header names `{wanted}` twice"))
+    if "email" not in lowered:
+        shown = ", ".join(repr(n) for n in names[:8]) + (", ..." if len(names) > 8 else "")
+        problems.append(
+            Problem(
+                shown_path,
+                line,
+                None,
+                f"no `email` column in the header (found {shown}); the first row must be a "
+                "header such as: email,name",
+            )
+        )
+    for index, name in enumerate(names):
+        if _CONTROL.search(name):
+            problems.append(
+                Problem(shown_path, line, index + 1, "a header name holds a control character")
+            )
+    if problems:
+        raise SubscribersError(problems)
+    others = tuple(
+        (index, name)
+        for index, name in enumerate(names)
+        if name and lowered[index] not in ("email", "name", "status")
+    )
+    return _Columns(
+        email=lowered.index("email"),
+        name=lowered.index("name") if "name" in lowered else None,
+        status=lowered.index("status") if "status" in lowered else None,
+        others=others,
+        width=len(names),
+    )
+
+
+def _parse_row(
+    row: _Row, columns: _Columns, shown_path: str
+) -> Problem | tuple[str, str, str, dict[str, str]]:
+    """(email, name, status, fields) of a valid row, else the Problem that makes it invalid."""
+    values = row.values
+    if values is None:
+        return Problem(shown_path, row.line, None, row.error or "cannot be parsed as CSV")
+    if len(values) > columns.width:
+        # Trailing empty cells (a spreadsheet's stray delimiters) are harmless.
+        if any(v.strip() for v in values[columns.width :]):
+            return Problem(
+                shown_path,
+                row.line,
+                columns.width + 1,
+                f"too many fields: {len(values)} where the header has {columns.width}",
+            )
+        values = values[: columns.width]
+    for index, value in enumerate(values):
+        if match := _CONTROL.search(value):
+            return Problem(
+                shown_path,
+                row.line,
+                index + 1,
+                f"holds a control character ({match.group()!r})",
+                field=_column_name(columns, index),
+            )
+
+    def cell(index: int | None) -> str:
+        return values[index].strip() if index is not None and index < len(values) else ""
+
+    raw_email = cell(columns.email)
+    if not raw_email:
+        return Problem(shown_path, row.line, columns.email + 1, "no address", field="email")
+    email = _normalise(raw_email)
+    if email is None:
+        reason = _why_invalid(raw_email)
+        return Problem(
+            shown_path, row.line, columns.email + 1, f"{raw_email!r}: {reason}", field="email"
+        )
+    status = cell(columns.status).lower() or "subscribed"
+    if status not in STATUSES:
+        assert columns.status is not None
+        return Problem(
+            shown_path,
+            row.line,
+            columns.status + 1,
+            f"unknown status {cell(columns.status)!r} (use one of {', '.join(STATUSES)})",
+            field="status",
+        )
+    fields = {name: cell(index) for index, name in columns.others}
+    return email, cell(columns.name), status, fields
+
+
+def _column_name(columns: _Columns, index: int) -> str:
+    if index == columns.email:
+        return "email"
+    if index == columns.name:
+        return "name"
+    if index == columns.status:
+        return "status"
+    for other_index, name in columns.others:
+        if other_index == index:
+            return name
+    return f"column {index + 1}"
+
+
+def _normalise(address: str) -> str | None:
+    """The address as we store and send it, or None when email-validator refuses it.
+
+    Plain ASCII addresses take a fast path whose result equals email-validator's (the local part
+    is a dot-atom, the domain is validated once per domain and cached); everything else goes
+    through :func:`email_validator.validate_email` in full.
+    """
+    local, at, domain = address.rpartition("@")
+    if at and len(local) <= 64 and _DOT_ATOM_LOCAL.fullmatch(local):
+        ascii_domain = _ascii_domain(domain)
+        if ascii_domain is not None:
+            result = f"{local}@{ascii_domain}"
+            if len(result) <= 254:
+                return result
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.ascii_email or checked.normalized
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str | None:
+    try:
+        checked = validate_email(f"postmaster@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.ascii_domain
+
+
+def _why_invalid(address: str) -> str:
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return "not a valid address"
+
+
+def _digest(email: str) -> int:
+    """Case-insensitive identity of an address in 8 bytes."""
+    return int.from_bytes(hashlib.blake2b(email.lower().encode(), digest_size=8).digest())
+
+
+def _undecodable_position(binary: io.BufferedReader) -> tuple[int, int]:
+    """Line and byte column (1-based) of the first bytes that are not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    for number, raw_line in enumerate(binary, start=1):
+        try:
+            decoder.decode(raw_line)
+        except UnicodeDecodeError as exc:
+            return number, exc.start + 1
+    return 1, 1

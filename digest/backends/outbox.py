@@ -1,0 +1,91 @@
+"""The outbox backend: every message becomes an ``.eml`` file instead of being sent.
+
+What ``digest send --dry-run`` uses (default folder ``outbox/<slug>/``). Each file is the exact
+bytes an SMTP server would have received, so it opens in any mail client. Files are written
+atomically (a temporary name, then a rename), so a crash never leaves half a message behind.
+Secrets never reach a file: the message bytes hold none, and the file is checked before it is
+written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from digest.backends.base import (
+    Backend,
+    CampaignInfo,
+    DeliveryResult,
+    DeliveryStatus,
+    OutgoingMessage,
+)
+from digest.errors import BackendError
+from digest.settings import Settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
+
+
+def address_safe(address: str) -> str:
+    """A file-name-safe form of an address: ``Ada.L+news@example.org`` stays as it is,
+    anything else (slashes, spaces, non-ASCII) becomes ``_``."""
+    return _UNSAFE.sub("_", address)[:100].strip(".") or "recipient"
+
+
+class OutboxBackend(Backend):
+    name = "outbox"
+    batch_size = 50
+
+    def __init__(self, settings: Settings, directory: Path | None = None) -> None:
+        super().__init__(settings)
+        self.directory = directory
+        self._counter = 0
+
+    async def open(self, campaign: CampaignInfo) -> None:
+        if self.directory is None:
+            self.directory = Path("outbox") / campaign.slug
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot create the outbox folder {self.directory}: {exc}", transient=False
+            ) from None
+        # Continue numbering after any files already there, so a rerun never overwrites one.
+        existing = [p.name[:6] for p in self.directory.glob("[0-9][0-9][0-9][0-9][0-9][0-9]-*")]
+        self._counter = max((int(n) for n in existing if n.isdigit()), default=0)
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
+        assert self.directory is not None, "open() first"
+        secrets = [s.encode("utf-8") for s in self.settings.secrets()]
+        results = []
+        for message in messages:
+            data = message.as_bytes()
+            if any(secret in data for secret in secrets):
+                results.append(
+                    DeliveryResult(
+                        message.address,
+                        DeliveryStatus.FAILED,
+                        error="the message holds a secret setting; not written",
+                    )
+                )
+                continue
+            self._counter += 1
+            name = f"{self._counter:06d}-{address_safe(message.address)}.eml"
+            self._write_atomically(self.directory / name, data)
+            results.append(DeliveryResult(message.address, DeliveryStatus.SENT, provider_id=name))
+        return results
+
+    async def close(self) -> None:
+        return None
+
+    @staticmethod
+    def _write_atomically(path: Path, data: bytes) -> None:
+        temporary = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise BackendError(f"cannot write {path}: {exc}", transient=False) from None

@@ -1,0 +1,227 @@
+"""The SMTP backend: a pool of persistent aiosmtplib connections, one message per call.
+
+Settings: ``SMTP_HOST``, ``SMTP_PORT`` (default 465 for ``tls``, 587 for ``starttls``, 25 for
+``none``), ``SMTP_SECURITY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``SMTP_TIMEOUT``.
+
+Connections are opened on demand and kept: the engine calls :meth:`SMTPBackend.send` from at
+most ``--concurrency`` workers at once, so the pool never grows past that. A connection the server
+dropped is replaced and the message tried once more on the new one. Replies map to the fixed
+vocabulary: 2xx -> SENT, 4xx (421 included) -> DEFERRED, 5xx -> FAILED with the server's text;
+an unreachable or silent server -> ``BackendError(transient=True)`` for the engine to retry.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Sequence
+from email.utils import parseaddr
+
+import aiosmtplib
+
+from digest.backends.base import (
+    Backend,
+    CampaignInfo,
+    DeliveryResult,
+    DeliveryStatus,
+    OutgoingMessage,
+)
+from digest.errors import BackendError, ConfigError
+from digest.settings import Settings
+
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# "250 2.0.0 Ok: queued as 4Fq1x2" (Postfix), "250 OK id=1abc-0002" (Exim), "250 Ok <id>".
+_QUEUE_ID = re.compile(r"(?:queued as|id=)\s*<?([^\s>]+)>?", re.IGNORECASE)
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    """The text with every secret value replaced, so a server echoing one cannot leak it."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "**********")
+    return text
+
+
+def _reason(exc: BaseException) -> str:
+    """'connection refused' rather than aiosmtplib's message wrapping the OS error twice."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def _provider_id(reply: str) -> str:
+    match = _QUEUE_ID.search(reply)
+    return match.group(1) if match else reply.strip()[:200]
+
+
+class SMTPBackend(Backend):
+    name = "smtp"
+    batch_size = 1
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._envelope_from = ""
+        self.connections_opened = 0  # for tests and the benchmark: reuse is measurable
+
+    # -- settings ---------------------------------------------------------------------------
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        settings.require("SMTP_HOST")
+        host = (settings.smtp_host or "").strip("[]").lower()
+        if settings.smtp_password is not None and not settings.smtp_username:
+            raise ConfigError(
+                "SMTP_PASSWORD is set but SMTP_USERNAME is not",
+                hint="set SMTP_USERNAME too, or remove SMTP_PASSWORD",
+            )
+        if settings.smtp_username and settings.smtp_security == "none" and host not in LOCAL_HOSTS:
+            raise ConfigError(
+                f"refusing to send the SMTP password unencrypted to {settings.smtp_host} "
+                "(SMTP_SECURITY=none)",
+                hint="use SMTP_SECURITY=tls or starttls; `none` is for local servers only",
+            )
+
+    @property
+    def port(self) -> int:
+        return self.settings.smtp_port or DEFAULT_PORTS[self.settings.smtp_security]
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def open(self, campaign: CampaignInfo) -> None:
+        """Check settings, then connect once: a wrong host, password or missing STARTTLS shows
+        before the first recipient is touched."""
+        self.check_settings(self.settings)
+        self._envelope_from = parseaddr(campaign.from_address)[1] or campaign.from_address
+        self._idle.append(await self._connect())
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
+        return [await self._send_one(message) for message in messages]
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await connection.quit(timeout=min(self.settings.smtp_timeout, 5.0))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                connection.close()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _error(self, text: str) -> str:
+        return _scrub(text, self.settings.secrets())
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self.settings
+        security = settings.smtp_security
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=self.port,
+            timeout=settings.smtp_timeout,
+            use_tls=security == "tls",
+            start_tls=False,  # done below, so a server without STARTTLS is refused, not skipped
+        )
+        where = f"{settings.smtp_host}:{self.port}"
+        try:
+            await client.connect()
+            await client.ehlo()
+            if security == "starttls":
+                if not client.supports_extension("starttls"):
+                    client.close()
+                    raise ConfigError(
+                        f"the SMTP server {where} does not offer STARTTLS",
+                        hint="use SMTP_SECURITY=tls (port 465), or `none` for a local server",
+                    )
+                await client.starttls()
+            if settings.smtp_username:
+                password = settings.smtp_password
+                await client.login(
+                    settings.smtp_username, password.get_secret_value() if password else ""
+                )
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            raise ConfigError(
+                self._error(f"the SMTP server {where} refused the login: {exc.code} {exc.message}"),
+                hint="check SMTP_USERNAME and SMTP_PASSWORD",
+            ) from None
+        except ssl.SSLError as exc:
+            client.close()
+            raise ConfigError(
+                self._error(f"TLS with {where} failed: {exc}"),
+                hint="check SMTP_SECURITY and SMTP_PORT (tls is usually 465, starttls 587)",
+            ) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()
+            raise BackendError(
+                self._error(f"cannot reach the SMTP server {where}: {_reason(exc)}"),
+                transient=True,
+            ) from None
+        self.connections_opened += 1
+        return client
+
+    async def _acquire(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.is_connected:
+                return connection
+        return await self._connect()
+
+    async def _send_one(self, message: OutgoingMessage) -> DeliveryResult:
+        data = message.as_bytes()
+        options = [] if message.address.isascii() else ["SMTPUTF8"]
+        for attempt in (1, 2):
+            connection = await self._acquire()
+            try:
+                _refused, reply = await connection.sendmail(
+                    self._envelope_from, [message.address], data, mail_options=options
+                )
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                # Dropped before the server answered the end of DATA: reconnect, try once more.
+                connection.close()
+                if attempt == 2:
+                    raise BackendError(
+                        self._error(f"the SMTP server dropped the connection twice: {exc}"),
+                        transient=True,
+                    ) from None
+                continue
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                refusal = exc.recipients[0]
+                self._release(connection, refusal.code)
+                return self._refused(message, refusal.code, refusal.message)
+            except aiosmtplib.SMTPResponseException as exc:
+                # Sender refused, DATA refused (content, size, rate): about this message.
+                self._release(connection, exc.code)
+                return self._refused(message, exc.code, exc.message)
+            except aiosmtplib.SMTPNotSupported as exc:
+                self._release(connection, 250)
+                return DeliveryResult(message.address, DeliveryStatus.FAILED, error=str(exc))
+            except ValueError as exc:  # an address aiosmtplib cannot put in an envelope safely
+                self._release(connection, 250)
+                return DeliveryResult(
+                    message.address, DeliveryStatus.FAILED, error=self._error(str(exc))
+                )
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                connection.close()
+                raise BackendError(self._error(f"SMTP error: {exc}"), transient=True) from None
+            self._idle.append(connection)
+            return DeliveryResult(
+                message.address, DeliveryStatus.SENT, provider_id=_provider_id(reply)
+            )
+        raise AssertionError("unreachable")
+
+    def _release(self, connection: aiosmtplib.SMTP, code: int) -> None:
+        # 421: the server is closing this connection; any other reply leaves it usable
+        # (aiosmtplib has already sent RSET).
+        if code == 421 or not connection.is_connected:
+            connection.close()
+        else:
+            self._idle.append(connection)
+
+    def _refused(self, message: OutgoingMessage, code: int, text: str) -> DeliveryResult:
+        error = self._error(f"{code} {text}".strip())
+        status = DeliveryStatus.DEFERRED if 400 <= code < 500 else DeliveryStatus.FAILED
+        return DeliveryResult(message.address, status, error=error)

@@ -1,0 +1,54 @@
+"""``digest bounces import MBOX|MAILDIR``: learn hard and soft bounces from DSN reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from digest.audience.bounces import import_bounces
+from digest.audience.suppressions import SuppressionStore
+from digest.cli import cli
+from digest.cli.output import err, out
+from digest.settings import load_settings
+
+
+@cli.group()
+def bounces() -> None:
+    """Bounces of SMTP sends, read from the mailbox that receives them."""
+
+
+@bounces.command("import")
+@click.argument("mailbox_path", metavar="MBOX|MAILDIR", type=click.Path(path_type=Path))
+@click.option("--verbose", "-v", is_flag=True, help="List each address newly suppressed.")
+def import_command(mailbox_path: Path, verbose: bool) -> int:
+    """Read the delivery reports (RFC 3464) in an mbox file or a Maildir folder.
+
+    A permanent failure (status 5.x.x) suppresses the address (reason: bounced); a temporary
+    one (4.x.x, or delayed) is counted. Other messages are skipped. Importing the same mailbox
+    twice counts nothing twice.
+
+    \b
+    Example:
+      digest bounces import ~/Maildir/.Bounces
+    """
+    settings = load_settings()
+    with SuppressionStore(settings.state_dir) as store:
+        report = import_bounces(mailbox_path, store)
+    if verbose:
+        for address in report.hard_addresses:
+            out.print(f"bounced  {address}", markup=False)
+    out.print(
+        f"{mailbox_path}: {report.messages} messages, {report.reports} delivery reports "
+        f"({report.already_imported} already imported), "
+        f"{report.not_reports} other messages skipped.",
+        markup=False,
+    )
+    out.print(
+        f"Hard bounces: {report.hard} ({report.new_suppressions} newly suppressed). "
+        f"Soft bounces counted: {report.soft}.",
+        markup=False,
+    )
+    if report.unusable:
+        err.print(f"{report.unusable} recipient entries without a usable address were ignored.")
+    return 0

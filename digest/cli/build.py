@@ -1,0 +1,78 @@
+"""``digest build EDITION [--out DIR]``: write the email as a sample subscriber gets it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from digest.cli import cli
+from digest.cli.output import err, out
+from digest.edition.load import load_edition
+from digest.errors import DigestError
+from digest.render.email import render_edition
+from digest.render.sample import sample_values
+from digest.settings import load_settings
+
+
+@cli.command()
+@click.argument("edition_path", metavar="EDITION", type=click.Path())
+@click.option(
+    "--out",
+    "out_dir",
+    metavar="DIR",
+    default="dist",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write into; the files go to DIR/<slug>/.",
+)
+def build(edition_path: str, out_dir: str) -> int:
+    """Render EDITION into DIR/<slug>/email.html and DIR/<slug>/email.txt.
+
+    The files are what a sample subscriber (reader@example.org) would receive: the unsubscribe
+    link is built from DIGEST_UNSUBSCRIBE_URL and DIGEST_SECRET (a real signed token), else
+    DIGEST_UNSUBSCRIBE_MAILTO, else an https placeholder; "View in browser" appears when
+    DIGEST_ARCHIVE_URL is set. Prints both paths with their sizes, and any warning (an HTML
+    over 90 KB risks Gmail's clipping at ~102 KB).
+
+    \b
+    Example:
+      digest build content/2026-03.yaml            # -> dist/2026-03/email.html, email.txt
+    """
+    settings = load_settings()
+    edition = load_edition(edition_path)
+    rendered = render_edition(edition, archive_url=settings.archive_url)
+    values = sample_values(settings, edition.slug)
+
+    folder = Path(out_dir) / edition.slug
+    written = [
+        _write(folder / "email.html", rendered.html.fill(values)),
+        _write(folder / "email.txt", rendered.text.fill(values)),
+    ]
+    width = max(len(str(path)) for path, _ in written)
+    for path, size in written:
+        out.print(f"{path!s:<{width}}  {size / 1024:6.1f} KB", markup=False)
+    for warning in rendered.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    return 0
+
+
+def _write(path: Path, content: str) -> tuple[Path, int]:
+    """Write atomically (a watching browser or preview never sees half a file)."""
+    data = content.encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise DigestError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path, len(data)

@@ -1,0 +1,355 @@
+"""``digest send EDITION --subscribers CSV [options]``: deliver an edition, resumably.
+
+The click command only parses options; :func:`send_edition` is the whole single-edition path
+(load, check, render, confirm, run, summarise), so ``--due`` can call it once per due edition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from digest.cli import cli
+from digest.cli.output import err, out, print_problems
+from digest.errors import ConfigError, SendStopped
+from digest.send.campaign import (
+    SKIP_FAILED_BEFORE,
+    Campaign,
+    RunResult,
+    SendOptions,
+    edition_lock,
+    plan_campaign,
+)
+from digest.send.campaign import Progress as SendProgress
+from digest.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """Everything ``digest send`` was asked, besides the edition itself."""
+
+    subscribers: Path
+    backend: str | None = None
+    dry_run: bool = False
+    outbox: Path | None = None
+    test_address: str | None = None
+    options: SendOptions = SendOptions()
+    assume_yes: bool = False
+
+
+@cli.command()
+@click.argument("edition_path", metavar="EDITION", type=click.Path(path_type=Path))
+@click.option(
+    "--subscribers",
+    "subscribers",
+    metavar="CSV",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The subscribers list (contract §2); only `subscribed` rows are sent to.",
+)
+@click.option("--backend", metavar="smtp|mailgun|outbox", help="Default: DIGEST_BACKEND.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write every message as an .eml file under --outbox; contact no server, touch no ledger.",
+)
+@click.option(
+    "--outbox",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where --dry-run writes (default: outbox/<slug>/).",
+)
+@click.option("--test", "test_address", metavar="ADDRESS", help="Send one proof to ADDRESS only.")
+@click.option("--limit", type=click.IntRange(min=0), help="Send to at most N recipients now.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Messages (SMTP connections, Mailgun requests) in flight at once.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MESSAGES_PER_SECOND",
+    help="Cap the sending rate, evenly spaced (2.5 = one message every 0.4 s).",
+)
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--retry-failed", is_flag=True, help="Try again the recipients that failed before.")
+def send(
+    edition_path: Path,
+    subscribers: Path,
+    backend: str | None,
+    dry_run: bool,
+    outbox: Path | None,
+    test_address: str | None,
+    limit: int | None,
+    concurrency: int,
+    rate: float | None,
+    assume_yes: bool,
+    retry_failed: bool,
+) -> int:
+    """Send EDITION to every subscribed row of CSV, in batches; rerun to resume.
+
+    Exit codes: 0 done; 1 bad input or settings (nothing sent); 3 finished but some recipients
+    failed permanently (see `digest status`); 4 stopped before the end (rerun to resume).
+
+    \b
+    Examples:
+      digest send content/2026-03.yaml --subscribers subscribers.csv --dry-run
+      digest send content/2026-03.yaml --subscribers subscribers.csv --test me@example.org
+      digest send content/2026-03.yaml --subscribers subscribers.csv --rate 5 --yes
+    """
+    if outbox is not None and not dry_run:
+        raise click.UsageError("--outbox is only used with --dry-run")
+    if test_address is not None:
+        test_address = _checked_address(test_address)
+    request = SendRequest(
+        subscribers=subscribers,
+        backend=backend,
+        dry_run=dry_run,
+        outbox=outbox,
+        test_address=test_address,
+        options=SendOptions(
+            concurrency=concurrency, rate=rate, limit=limit, retry_failed=retry_failed
+        ),
+        assume_yes=assume_yes,
+    )
+    return send_edition(edition_path, request, load_settings())
+
+
+def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -> int:
+    """Send one edition; return the exit code (0 or 3). Raises DigestError for 1 and 4."""
+    # Imported here so `digest --help` stays quick and other commands need none of this.
+    from digest.audience.subscribers import SubscriberReport, read_subscribers
+    from digest.edition.load import load_edition
+    from digest.render.email import render_edition
+    from digest.send.message import MessageFactory
+    from digest.send.preflight import backend_problems, settings_problems
+
+    edition = load_edition(edition_path)
+    is_test = request.test_address is not None
+    backend_name = "outbox" if request.dry_run else (request.backend or settings.backend)
+    # check_send_setup's checks, but the CSV's row problems do not stop a send (contract §2):
+    # they are counted, summarised and skipped while the list is read below.
+    problems = settings_problems(edition, settings, test=is_test)
+    problems += backend_problems(settings, backend_name)
+    errors = [p for p in problems if p.severity != "warning"]
+    print_problems(problems)
+    if errors:
+        raise ConfigError(
+            f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the send settings; "
+            "nothing was sent",
+            hint=f"digest validate {edition_path} --subscribers {request.subscribers}",
+        )
+
+    rendered = render_edition(edition, archive_url=settings.archive_url)
+    for warning in rendered.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    messages = MessageFactory(rendered, settings, test=is_test)
+    backend = _make_backend(backend_name, settings, request, edition.slug)
+    records = not (request.dry_run or is_test)
+
+    with ExitStack() as stack:
+        ledger = suppressions = None
+        if records:
+            from digest.audience.suppressions import SuppressionStore
+            from digest.ledger import Ledger
+
+            stack.enter_context(edition_lock(settings.state_dir, edition.slug))
+            suppressions = SuppressionStore(settings.state_dir)
+            stack.callback(suppressions.close)
+            if backend_name == "mailgun":
+                _sync_mailgun_suppressions(suppressions, settings)
+            ledger = Ledger(settings.state_dir)
+            stack.callback(getattr(ledger, "close", lambda: None))
+        elif request.dry_run and not is_test:
+            suppressions = _existing_suppressions(settings)
+            if suppressions is not None:
+                stack.callback(suppressions.close)
+
+        if is_test:
+            recipients = [_proof_recipient(request, read_subscribers, SubscriberReport)]
+            total = 1
+        else:
+            report = SubscriberReport(path=str(request.subscribers))
+            plan = plan_campaign(
+                read_subscribers(request.subscribers, report),
+                slug=edition.slug,
+                ledger=ledger,
+                suppressions=suppressions,
+                options=request.options,
+            )
+            for line in report.summary_lines():
+                err.print(line, markup=False)
+            total = plan.to_send
+            if records and not request.assume_yes:
+                _confirm(edition.edition, edition.subject, backend_name, plan.to_send)
+            recipients = read_subscribers(request.subscribers, SubscriberReport(path=report.path))
+
+        campaign = Campaign(
+            messages=messages,
+            backend=backend,
+            recipients=recipients,
+            ledger=ledger,
+            suppressions=suppressions,
+            options=request.options,
+            total=total,
+        )
+        try:
+            with _progress_bar(campaign, total):
+                result = asyncio.run(campaign.run(handle_signals=True))
+        except SendStopped:
+            _print_summary(campaign.result, request, backend)
+            raise
+        _print_summary(result, request, backend)
+    if result.failed or result.skipped.get(SKIP_FAILED_BEFORE):
+        return 3
+    return 0
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+def _checked_address(address: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint="--test") from None
+
+
+def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str):  # type: ignore[no-untyped-def]
+    from digest.backends.base import load_backend
+    from digest.backends.outbox import OutboxBackend
+
+    if name == "outbox":
+        return OutboxBackend(settings, directory=request.outbox or Path("outbox") / slug)
+    backend_class = load_backend(name)
+    backend_class.check_settings(settings)
+    return backend_class(settings)
+
+
+def _existing_suppressions(settings: Settings):  # type: ignore[no-untyped-def]
+    """The suppression store when there is one: a dry run leaves out the same addresses a real
+    send would, but never creates the state folder."""
+    from digest.audience.suppressions import DATABASE_NAME, SuppressionStore
+
+    if (settings.state_dir / DATABASE_NAME).is_file():
+        return SuppressionStore(settings.state_dir)
+    return None
+
+
+def _sync_mailgun_suppressions(store: object, settings: Settings) -> None:
+    """Pull Mailgun's unsubscribes, bounces and complaints first; a failure only warns (Mailgun
+    itself never delivers to an address on its suppression lists)."""
+    from digest.audience.sync import sync_from_mailgun
+    from digest.errors import DigestError
+
+    try:
+        report = sync_from_mailgun(store, settings)  # type: ignore[arg-type]
+    except DigestError as exc:
+        err.print(f"warning: could not sync Mailgun's suppressions: {exc}", markup=False)
+        return
+    if report.added:
+        err.print(f"{report.added} new suppression(s) synced from Mailgun", markup=False)
+
+
+def _proof_recipient(request: SendRequest, read_subscribers, report_class):  # type: ignore[no-untyped-def]
+    """The --test address, with its row's name and fields when it is in the list."""
+    from digest.audience.subscribers import Subscriber
+
+    wanted = (request.test_address or "").lower()
+    if request.subscribers.is_file():
+        for subscriber in read_subscribers(request.subscribers, report_class(path="")):
+            if subscriber.email.lower() == wanted:
+                return subscriber
+    return Subscriber(email=request.test_address or "", name="", fields={}, line=0)
+
+
+def _confirm(edition: str, subject: str, backend: str, count: int) -> None:
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "refusing to start a real send without confirmation (no terminal)",
+            hint="add --yes to send without asking",
+        )
+    out.print(f"Edition:    {edition}", markup=False)
+    out.print(f"Subject:    {subject}", markup=False)
+    out.print(f"Backend:    {backend}", markup=False)
+    out.print(f"Recipients: {count:,}", markup=False)
+    if not click.confirm("Send now?", default=False):
+        raise click.exceptions.Abort()
+
+
+@contextmanager
+def _progress_bar(campaign: Campaign, total: int | None) -> Iterator[None]:
+    """A progress bar with rate and ETA, on a terminal only (logs and CI stay clean)."""
+    if not out.is_terminal or not total:
+        yield
+        return
+    bar = Progress(
+        TextColumn("[bold]sending[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f}/s"),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+    )
+    task = bar.add_task("send", total=total, rate=0.0, failed=0)
+
+    def update(progress: SendProgress) -> None:
+        bar.update(
+            task,
+            completed=progress.sent + progress.failed,
+            rate=progress.rate,
+            failed=progress.failed,
+        )
+
+    campaign.on_progress = update
+    with bar:
+        yield
+
+
+def _print_summary(result: RunResult, request: SendRequest, backend: object) -> None:
+    rate = result.sent / result.elapsed if result.elapsed else 0.0
+    if not (result.sent or result.failed or result.left_pending or result.stopped):
+        out.print("Nothing left to send.", markup=False)
+    verb = "Wrote" if request.dry_run else "Sent"
+    out.print(
+        f"{verb} {result.sent:,} message{'s' if result.sent != 1 else ''} in "
+        f"{result.elapsed:.1f} s ({rate:.1f}/s); failed {result.failed:,}.",
+        markup=False,
+    )
+    if result.skipped:
+        parts = ", ".join(f"{n:,} {reason}" for reason, n in sorted(result.skipped.items()))
+        out.print(f"Skipped: {parts}.", markup=False)
+    if result.left_pending:
+        out.print(f"Not sent yet: {result.left_pending:,} (rerun to resume).", markup=False)
+    for address, error in result.failures[:20]:
+        err.print(f"  failed: {address}: {error}", markup=False)
+    if result.failed > 20:
+        err.print(f"  ... and {result.failed - 20} more (see `digest status`)", markup=False)
+    if request.dry_run:
+        directory = getattr(backend, "directory", None)
+        out.print(f"Dry run: the messages are in {directory}/ (nothing was sent).", markup=False)
+    elif request.test_address:
+        out.print(f"Proof sent to {request.test_address} (not recorded).", markup=False)

@@ -1,0 +1,102 @@
+"""``digest status EDITION``: what the send ledger knows of one edition."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from digest.cli import cli
+from digest.cli.output import out
+from digest.settings import load_settings
+
+
+@cli.command()
+@click.argument("edition", metavar="EDITION")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def status(edition: str, as_json: bool) -> int:
+    """Counts of sent, failed and pending for EDITION, when, each failed address with its last
+    error, and every run.
+
+    EDITION is the edition's file (content/2026-03.yaml) or its slug (2026-03).
+
+    \b
+    Examples:
+      digest status content/2026-03.yaml
+      digest status 2026-03 --json
+    """
+    from digest.ledger import DB_NAME, Ledger
+
+    settings = load_settings()
+    slug = _slug_of(edition)
+    if not (settings.state_dir / DB_NAME).is_file():
+        summary = None
+    else:
+        with Ledger(settings.state_dir) as ledger:
+            summary = ledger.summary(slug)
+    if as_json:
+        data = {"slug": slug, "total": 0, "sent": 0, "failed": 0, "pending": 0}
+        if summary is not None:
+            data = {
+                "slug": slug,
+                "total": summary.total,
+                "sent": summary.sent,
+                "failed": summary.failed,
+                "pending": summary.pending,
+                "first_sent_at": summary.first_sent_at,
+                "last_sent_at": summary.last_sent_at,
+                "failures": [
+                    {"address": a, "attempts": n, "error": e} for a, n, e in summary.failures
+                ],
+                "runs": [
+                    {
+                        "started_at": r.started_at,
+                        "finished_at": r.finished_at,
+                        "outcome": r.outcome,
+                        "counts": dict(r.counts),
+                    }
+                    for r in summary.runs
+                ],
+            }
+        out.print_json(json.dumps(data))
+        return 0
+    if summary is None or (summary.total == 0 and not summary.runs):
+        out.print(f"{slug}: nothing sent yet.", markup=False)
+        return 0
+    out.print(
+        f"{slug}: {summary.sent:,} sent, {summary.failed:,} failed, {summary.pending:,} pending "
+        f"(of {summary.total:,})",
+        markup=False,
+    )
+    if summary.first_sent_at:
+        out.print(
+            f"first sent {summary.first_sent_at}, last sent {summary.last_sent_at}", markup=False
+        )
+    if summary.failures:
+        out.print("failed:", markup=False)
+        for address, attempts, error in summary.failures:
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            out.print(f"  {address}: {error or 'refused'} ({tries})", markup=False)
+    if summary.runs:
+        out.print("runs:", markup=False)
+        for run in summary.runs:
+            counts = ", ".join(f"{v:,} {k}" for k, v in run.counts.items() if v)
+            out.print(
+                f"  {run.started_at} .. {run.finished_at}  {run.outcome}"
+                + (f"  ({counts})" if counts else ""),
+                markup=False,
+            )
+    if summary.pending:
+        out.print("Rerun `digest send` with the same list to send to the pending ones.")
+    return 0
+
+
+def _slug_of(edition: str) -> str:
+    """A YAML file's slug (its `slug:` key, else its stem); anything else is taken as a slug."""
+    path = Path(edition)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        from digest.edition.load import load_edition
+
+        return load_edition(path).slug
+    return edition

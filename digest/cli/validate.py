@@ -1,0 +1,77 @@
+"""``digest validate EDITION [--subscribers CSV]``: check before you build or send."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli import cli
+from digest.cli.output import err, out, print_problems
+from digest.edition.load import load_edition
+from digest.edition.model import Edition
+
+
+@cli.command()
+@click.argument("edition_path", metavar="EDITION", type=click.Path())
+@click.option(
+    "--subscribers",
+    "subscribers_path",
+    metavar="CSV",
+    type=click.Path(dir_okay=False),
+    help="Also check this subscribers list and the send settings (backend, sender, links).",
+)
+@click.option(
+    "--backend",
+    metavar="NAME",
+    help="The backend whose settings to check with --subscribers (default: DIGEST_BACKEND).",
+)
+def validate(edition_path: str, subscribers_path: str | None, backend: str | None) -> int:
+    """Check EDITION (a YAML file) and print every problem as PATH:LINE:COL: field: message.
+
+    Exits 1 when there is any problem, 0 when all is well.
+
+    \b
+    Examples:
+      digest validate content/2026-03.yaml
+      digest validate content/2026-03.yaml --subscribers subscribers.csv
+    """
+    if backend is not None and subscribers_path is None:
+        raise click.UsageError("--backend is only used together with --subscribers")
+    # EditionError carries every problem of the file; run_guarded prints them and exits 1.
+    edition = load_edition(edition_path)
+    out.print(f"{edition_path}: OK — {_summary(edition)}", markup=False)
+    if subscribers_path is None:
+        return 0
+    return _check_send_setup(edition, subscribers_path, backend)
+
+
+def _check_send_setup(edition: Edition, subscribers_path: str, backend: str | None) -> int:
+    # Imported here: the send side is heavier and `validate` alone must not need it.
+    from pathlib import Path
+
+    from digest.send.preflight import check_send_setup
+    from digest.settings import load_settings
+
+    settings = load_settings()
+    problems = check_send_setup(edition, Path(subscribers_path), settings, backend)
+    print_problems(problems)
+    errors = sum(1 for problem in problems if problem.severity != "warning")
+    warnings = len(problems) - errors
+    if errors:
+        noun = "problem" if errors == 1 else "problems"
+        err.print(f"{errors} {noun} found in the subscribers or send settings.", markup=False)
+        return 1
+    chosen = backend or settings.backend
+    note = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+    out.print(
+        f"{subscribers_path}: OK — ready to send with the {chosen} backend{note}", markup=False
+    )
+    return 0
+
+
+def _summary(edition: Edition) -> str:
+    sections = len(edition.sections)
+    items = len(edition.all_items())
+    return (
+        f"{edition.newsletter}, {edition.edition}: "
+        f"{sections} section{'s' if sections != 1 else ''}, {items} item{'s' if items != 1 else ''}"
+    )

@@ -1,0 +1,166 @@
+"""One render of the edition for the preview: the email filled for a sample subscriber, or the
+problems that stopped it.
+
+:func:`render_snapshot` never raises: a broken edition or template comes back as a
+:class:`RenderFailure` whose lines read ``file:line:col: field: message``, so the server can keep
+showing the last good render under an overlay.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from email.utils import formataddr
+from pathlib import Path
+from typing import Any
+
+from digest.edition.load import load_edition
+from digest.errors import DigestError, ProblemsError
+from digest.preview.checks import Check, run_checks
+from digest.preview.frame import count_dark_rules
+from digest.render.email import render_edition
+from digest.render.sample import sample_values
+from digest.settings import Settings
+
+
+@dataclass(frozen=True)
+class PreviewOptions:
+    """What to preview and how: the CLI and the tests build one of these."""
+
+    edition_path: Path
+    settings: Settings
+    templates_dir: Path | None = None  # None: the renderer's default email_templates/
+    subscribers: Path | None = None  # first subscribed row personalises the preview
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A good render, as the page shows it."""
+
+    slug: str
+    from_line: str
+    to_line: str
+    subject: str
+    preheader: str | None
+    html: str  # filled with the sample subscriber's values, exactly as sent
+    text: str
+    html_bytes: int
+    dark_rules: int
+    checks: tuple[Check, ...]
+    warnings: tuple[str, ...]
+    render_ms: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "from": self.from_line,
+            "to": self.to_line,
+            "subject": self.subject,
+            "preheader": self.preheader or "",
+            "text": self.text,
+            "html_source": self.html,
+            "html_bytes": self.html_bytes,
+            "dark_rules": self.dark_rules,
+            "checks": [check.as_json() for check in self.checks],
+            "warnings": list(self.warnings),
+            "render_ms": round(self.render_ms, 1),
+        }
+
+
+@dataclass(frozen=True)
+class RenderFailure:
+    """Why the latest save could not be rendered; each line ``file:line:col: field: message``."""
+
+    lines: tuple[str, ...]
+    problems: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        if self.problems:
+            return list(self.problems)
+        return [{"text": line} for line in self.lines]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return text
+
+
+def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, str], list[Check]]:
+    """Sample values, personalised with the first subscribed row of --subscribers if given."""
+    values = dict(sample_values(options.settings, slug))
+    if options.subscribers is None:
+        return values, []
+    try:
+        from digest.audience.subscribers import SubscriberReport, read_subscribers
+    except ImportError:  # the audience part is not installed in this build
+        return values, [Check("warn", "Subscribers", "cannot read CSV here; sample used")]
+    try:
+        report = SubscriberReport(path=str(options.subscribers))
+        first = next(iter(read_subscribers(options.subscribers, report)), None)
+    except (DigestError, OSError) as exc:
+        return values, [Check("warn", "Subscribers", f"{exc}; a sample subscriber is shown")]
+    if first is None:
+        return values, [Check("warn", "Subscribers", "no subscribed row; a sample is shown")]
+    values["email"] = first.email
+    values["name"] = first.name
+    for column, value in first.fields.items():
+        values[f"field:{column}"] = value
+    return values, [Check("info", "Subscribers", f"shown as line {first.line}: {first.email}")]
+
+
+def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
+    """Load, render and fill the edition; every failure comes back as a RenderFailure."""
+    secrets = options.settings.secrets()
+    started = time.perf_counter()
+    try:
+        edition = load_edition(options.edition_path)
+        rendered = render_edition(
+            edition,
+            archive_url=options.settings.archive_url,
+            templates_dir=options.templates_dir,
+        )
+        values, subscriber_checks = _subscriber_values(options, edition.slug)
+        html = rendered.html.fill(values)
+        text = rendered.text.fill(values)
+    except ProblemsError as exc:
+        problems: tuple[dict[str, Any], ...] = tuple(
+            {
+                "text": _scrub(str(p), secrets),
+                "path": p.path,
+                "line": p.line,
+                "col": p.col,
+                "field": p.field,
+                "message": _scrub(p.message, secrets),
+            }
+            for p in exc.problems
+        )
+        return RenderFailure(tuple(str(p["text"]) for p in problems), problems)
+    except DigestError as exc:
+        return RenderFailure((_scrub(str(exc), secrets),))
+    except Exception as exc:  # a bug in a template or renderer must not stop the preview
+        return RenderFailure((_scrub(f"{type(exc).__name__}: {exc}", secrets),))
+    dark_rules = count_dark_rules(html)
+    checks = run_checks(
+        html=html,
+        subject=edition.subject,
+        preheader=edition.preheader,
+        warnings=rendered.warnings,
+        dark_rules=dark_rules,
+    )
+    sample_to = formataddr((values.get("name", ""), values.get("email", "")))
+    return Snapshot(
+        slug=edition.slug,
+        from_line=options.settings.from_address
+        or formataddr((edition.newsletter, "newsletter@example.org")),
+        to_line=sample_to,
+        subject=edition.subject,
+        preheader=edition.preheader,
+        html=html,
+        text=text,
+        html_bytes=len(html.encode("utf-8")),
+        dark_rules=dark_rules,
+        checks=(*checks, *subscriber_checks),
+        warnings=tuple(rendered.warnings),
+        render_ms=(time.perf_counter() - started) * 1000,
+    )

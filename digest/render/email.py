@@ -1,0 +1,313 @@
+"""Render an edition once: Jinja2 -> MJML -> mjml-python -> premailer, plus the plain-text twin.
+
+The result is a :class:`RenderedEdition` whose HTML and text are :class:`MergeTemplate` s: the
+per-recipient values (name, address, unsubscribe link, CSV fields) are slots filled later by a
+join, so a send of 100 000 messages renders the edition once.
+
+Premailer on MJML output has three known pitfalls, each guarded here (and by a test):
+it drops a lower-case ``<!doctype html>`` (put back), strips ``!important`` inside media queries
+unless ``strip_important=False`` (the dark-mode rules need it), and fetches remote stylesheets:
+``allow_network=False`` covers ``<link>``, and :class:`_OfflinePremailer` refuses ``@import``,
+which cssutils would otherwise fetch on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cssutils
+import jinja2
+import mjml
+from markupsafe import Markup
+from premailer import Premailer
+
+from digest.edition.markdown import rendering_parser
+from digest.edition.model import Edition
+from digest.errors import TemplateError
+from digest.render.merge import MergeTemplate, SlotMarkers, escape_html, escape_text
+from digest.render.sample import sample_values
+from digest.render.text import PROVIDER_VARIABLE, TextComposer, neutralise_provider_variables
+from digest.settings import Settings
+
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room to spare
+SUBJECT_WARNING_CHARS = 78
+
+# Mailgun's batch sending substitutes %recipient.x% (and %unsubscribe_url%-style variables) in
+# the body. Content is never a template: in the HTML the % of such text is written as &#37;, which
+# a reader's mail client shows as "%" but the provider does not recognise. Done after premailer,
+# which would decode the entity again. (The text twin gets a zero-width space instead.)
+_DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
+
+cssutils.log.setLevel(logging.CRITICAL)  # it logs every vendor property (mso-*) it does not know
+
+
+@dataclass(frozen=True)
+class RenderedEdition:
+    """An edition rendered once; ``html`` and ``text`` are filled per recipient."""
+
+    edition: Edition
+    html: MergeTemplate
+    text: MergeTemplate
+    warnings: tuple[str, ...]
+    html_bytes: int  # size of the HTML filled with the sample subscriber's values
+
+
+def default_templates_dir() -> Path:
+    """``./email_templates`` when the working folder has one (a curator's own), else ours."""
+    local = Path("email_templates")
+    if (local / HTML_TEMPLATE).is_file():
+        return local.resolve()
+    return Path(__file__).resolve().parents[2] / "email_templates"
+
+
+def render_edition(
+    edition: Edition,
+    *,
+    archive_url: str | None = None,
+    templates_dir: Path | None = None,
+) -> RenderedEdition:
+    """Render ``edition`` into HTML and text merge templates.
+
+    ``archive_url`` is the "view in browser" link, the same for every recipient; a
+    ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the edition's slug.
+    Raises :class:`TemplateError` naming the template file and line when a template is broken.
+    """
+    environment = _environment((templates_dir or default_templates_dir()).resolve())
+    archive = archive_url.replace("{slug}", edition.slug) if archive_url else None
+
+    html_markers = SlotMarkers()
+    mjml_source = _render_template(
+        environment,
+        HTML_TEMPLATE,
+        _context(edition, archive, html_markers, markdown=markdown_html),
+    )
+    html = _mjml_to_html(mjml_source, environment, HTML_TEMPLATE)
+    html = PROVIDER_VARIABLE.sub("&#37;", html)
+    html_template = html_markers.compile(html, escape=escape_html)
+
+    text_markers = SlotMarkers()
+    composer = TextComposer()
+    text_context = _context(edition, archive, text_markers, markdown=composer.markdown)
+    text_context["text"] = composer
+    text = _render_template(environment, TEXT_TEMPLATE, text_context)
+    text = neutralise_provider_variables(_tidy_text(text))
+    text_template = text_markers.compile(text, escape=escape_text)
+
+    # Measured as `digest build` writes it when no settings are given.
+    html_bytes = html_template.size_with(sample_values(Settings(), edition.slug))
+    return RenderedEdition(
+        edition=edition,
+        html=html_template,
+        text=text_template,
+        warnings=tuple(_warnings(edition, html_bytes)),
+        html_bytes=html_bytes,
+    )
+
+
+def markdown_html(text: str | None) -> Markup:
+    """A Markdown field as HTML: raw HTML escaped (never passed through), images off."""
+    if not text:
+        return Markup("")
+    # Safe to mark: the rendering parser escapes all text and has raw HTML switched off.
+    return Markup(rendering_parser().render(text))
+
+
+# -- the template context ---------------------------------------------------------------------
+
+
+class _Recipient:
+    """``recipient`` in a template: every attribute renders the slot filled per recipient."""
+
+    def __init__(self, markers: SlotMarkers) -> None:
+        self._markers = markers
+
+    @property
+    def email(self) -> str:
+        return self._markers.marker("email")
+
+    @property
+    def name(self) -> str:
+        return self._markers.marker("name")
+
+    def field(self, column: str) -> str:
+        """Any other column of the subscribers CSV, e.g. ``recipient.field("company")``."""
+        return self._markers.marker(f"field:{column}")
+
+
+def _context(
+    edition: Edition,
+    archive_url: str | None,
+    markers: SlotMarkers,
+    *,
+    markdown: Callable[..., Any],
+) -> dict[str, Any]:
+    return {
+        "edition": edition,
+        "archive_url": archive_url,
+        "recipient": _Recipient(markers),
+        "unsubscribe_url": markers.marker("unsubscribe_url"),
+        "markdown": markdown,
+    }
+
+
+# -- Jinja ------------------------------------------------------------------------------------
+
+
+def _autoescape(name: str | None) -> bool:
+    # HTML and MJML templates escape every value; the text template must not (a "&" is a "&").
+    return not (name or "").endswith((".txt", ".txt.j2"))
+
+
+@lru_cache(maxsize=16)
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    """One environment per templates folder: templates compile once and are cached; a template
+    edited on disk is reloaded (the live preview depends on that)."""
+    if not (templates_dir / HTML_TEMPLATE).is_file():
+        raise TemplateError(
+            f"{templates_dir / HTML_TEMPLATE}: template not found",
+            hint="copy the repository's email_templates/ folder and edit it",
+        )
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render_template(environment: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    try:
+        return environment.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = _template_path(environment, exc.name or name)
+        raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"template not found: {exc.name}") from None
+    except jinja2.TemplateError as exc:  # UndefinedError and friends, raised while rendering
+        where, line = _failing_template_line(environment, exc, name)
+        raise TemplateError(f"{where}:{line}: {exc.message or exc}") from None
+    except TemplateError:
+        raise
+    except Exception as exc:  # an error inside a filter or helper the template called
+        where, line = _failing_template_line(environment, exc, name)
+        raise TemplateError(f"{where}:{line}: {type(exc).__name__}: {exc}") from None
+
+
+def _template_path(environment: jinja2.Environment, name: str) -> str:
+    loader = environment.loader
+    if isinstance(loader, jinja2.FileSystemLoader) and loader.searchpath:
+        return str(Path(loader.searchpath[0]) / name)
+    return name
+
+
+def _failing_template_line(
+    environment: jinja2.Environment, exc: BaseException, name: str
+) -> tuple[str, int | str]:
+    """The template file and line where ``exc`` was raised: Jinja rewrites tracebacks so that
+    template frames carry the template's file name and line."""
+    where: tuple[str, int | str] = (_template_path(environment, name), "?")
+    traceback = exc.__traceback__
+    while traceback is not None:
+        filename = traceback.tb_frame.f_code.co_filename
+        if filename.endswith(".j2") or "email_templates" in filename:
+            where = (filename, traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return where
+
+
+# -- MJML and premailer -----------------------------------------------------------------------
+
+
+def _mjml_to_html(source: str, environment: jinja2.Environment, name: str) -> str:
+    try:
+        # fonts={}: no Google Fonts <link>/@import; the template names system fonts.
+        html = mjml.mjml2html(source, disable_comments=True, fonts={})
+    except Exception as exc:  # mjml-python raises a bare exception with MRML's message
+        raise TemplateError(
+            f"{_template_path(environment, name)}: the MJML it produces is invalid: {exc}"
+        ) from None
+    inlined = _OfflinePremailer(
+        html,
+        disable_validation=True,
+        keep_style_tags=True,
+        strip_important=False,
+        allow_network=False,
+        remove_classes=False,
+        session=_NoNetwork(),
+    ).transform()
+    # lxml writes no doctype for a lower-case one; without it clients render in quirks mode.
+    return "<!doctype html>\n" + _DOCTYPE.sub("", inlined)
+
+
+class _NoNetwork:
+    """Premailer's HTTP session: never used while ``allow_network`` is off; refuses if it were."""
+
+    def get(self, url: str, **_: object) -> None:
+        raise TemplateError(f"the template asks for a remote stylesheet ({url}); inline it")
+
+
+def _refuse_fetch(url: str) -> None:
+    """cssutils' fetcher for ``@import``: nothing is fetched (None means "not available")."""
+    return None
+
+
+@lru_cache(maxsize=64)
+def _parse_css_offline(css_body: str, validate: bool) -> cssutils.css.CSSStyleSheet:
+    return cssutils.CSSParser(fetcher=_refuse_fetch, validate=validate).parseString(css_body)
+
+
+class _OfflinePremailer(Premailer):  # type: ignore[misc]
+    """Premailer whose CSS parser never fetches an ``@import`` (cssutils would, by itself)."""
+
+    def _parse_css_string(self, css_body: str, validate: bool = True) -> Any:
+        return _parse_css_offline(css_body, validate)
+
+
+# -- text and warnings ------------------------------------------------------------------------
+
+
+def _tidy_text(text: str) -> str:
+    """No trailing blanks, at most one empty line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if not line and (not tidy or not tidy[-1]):
+            continue
+        tidy.append(line)
+    return "\n".join(tidy).strip("\n") + "\n"
+
+
+def _warnings(edition: Edition, html_bytes: int) -> list[str]:
+    warnings: list[str] = []
+    if html_bytes > GMAIL_CLIP_WARNING_BYTES:
+        warnings.append(
+            f"the HTML is {html_bytes / 1024:.0f} KB: Gmail clips messages over ~102 KB "
+            "(and hides the unsubscribe link with the rest); shorten the edition"
+        )
+    if len(edition.subject) > SUBJECT_WARNING_CHARS:
+        warnings.append(
+            f"the subject is {len(edition.subject)} characters; inboxes cut it near "
+            f"{SUBJECT_WARNING_CHARS}"
+        )
+    if not edition.preheader:
+        warnings.append("no preheader: inboxes will preview the first words of the email instead")
+    return warnings
+
+
+__all__ = [
+    "GMAIL_CLIP_WARNING_BYTES",
+    "RenderedEdition",
+    "default_templates_dir",
+    "markdown_html",
+    "render_edition",
+]

@@ -1,0 +1,603 @@
+"""The sending engine: recipients in, messages out, every outcome in the ledger.
+
+It knows two interfaces: where recipients come from (any iterable of
+:class:`~digest.audience.subscribers.Subscriber`) and where messages go (a
+:class:`~digest.backends.base.Backend`). One run, in asyncio:
+
+* a **producer** reads recipients in chunks, leaves out suppressed addresses and those the ledger
+  already has as sent (or failed, unless ``retry_failed``), records the rest as *pending* in the
+  ledger **before** any is sent, and queues them in batches of ``backend.batch_size``;
+* ``concurrency`` **workers** take batches, wait for the shared rate limiter (GCRA: ``rate=2.5``
+  spaces messages 0.4 s apart, it never bursts), hand the batch to the backend and record each
+  result at once: ``mark_sent`` right after the server accepted, ``mark_failed`` for a permanent
+  refusal;
+* DEFERRED results and transient :class:`BackendError` are retried with exponential backoff and
+  jitter (a server's ``retry_after`` is honoured). A recipient the server keeps deferring gets
+  ``max_attempts`` tries, then is marked failed with the last reply. A batch that cannot be tried
+  at all (server unreachable, connection lost) is never marked failed: after ``max_attempts`` it
+  is left pending and the run ends with exit 4, for a rerun to take it;
+* a **circuit breaker** stops the run when the server stays down (``breaker_failures``
+  consecutive failed attempts with no success for ``breaker_seconds``): :class:`SendStopped`,
+  exit 4, rerun to resume;
+* SIGINT/SIGTERM (when ``handle_signals``): no new batch is started, batches in flight get
+  ``grace_seconds`` to finish and be recorded, then :class:`SendStopped`.
+
+The in-flight window: a message the server accepted is recorded before its worker takes anything
+else, so a ``kill -9`` can lose at most the record of the batches in flight at that instant,
+``concurrency × batch_size`` messages, which a rerun sends again. Nothing else is lost or resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from filelock import FileLock, Timeout
+
+from digest.backends.base import Backend, CampaignInfo, DeliveryStatus, OutgoingMessage
+from digest.errors import BackendError, DigestError, LockedError, SendStopped
+
+if TYPE_CHECKING:
+    from digest.audience.subscribers import Subscriber
+    from digest.audience.suppressions import SuppressionStore
+    from digest.ledger import Ledger
+
+# Reasons a recipient of the list is not sent to in this run (keys of RunResult.skipped).
+SKIP_SUPPRESSED = "suppressed"
+SKIP_ALREADY_SENT = "already sent"
+SKIP_FAILED_BEFORE = "failed before (use --retry-failed)"
+SKIP_OVER_LIMIT = "over --limit"
+_FAILURES_KEPT = 100
+
+
+class MessageSource(Protocol):
+    """What the engine needs of :class:`digest.send.message.MessageFactory`."""
+
+    campaign: CampaignInfo
+
+    def message_for(self, subscriber: Subscriber) -> OutgoingMessage: ...
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    concurrency: int = 4
+    rate: float | None = None  # messages per second, smooth; None: as fast as the backend goes
+    limit: int | None = None  # send to at most this many recipients in this run
+    retry_failed: bool = False
+    max_attempts: int = 6  # per recipient, DEFERRED replies and transient errors together
+    backoff_base: float = 2.0  # seconds; attempt n waits up to base * 2**(n-1), capped
+    backoff_max: float = 60.0
+    breaker_failures: int = 5  # consecutive failed attempts, across all workers, ...
+    breaker_seconds: float = 30.0  # ... with no success for this long: the server is down
+    grace_seconds: float = 10.0  # on interrupt, how long batches in flight may take to finish
+    chunk_size: int = 500  # recipients read, filtered and enqueued per ledger transaction
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be a positive number of messages per second")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError("limit must not be negative")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class Progress:
+    sent: int
+    failed: int
+    total: int | None  # recipients this run means to send to, when known beforehand
+    rate: float  # messages per second since the start
+
+
+@dataclass
+class RunResult:
+    slug: str
+    sent: int = 0
+    failed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    elapsed: float = 0.0
+    left_pending: int = 0  # queued for this run but not finished (stopped, or server kept failing)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (address, error), this run
+    stopped: str | None = None  # why the run stopped before the end
+
+    @property
+    def outcome(self) -> str:
+        if self.stopped or self.left_pending:
+            return "stopped"
+        return "failures" if self.failed else "done"
+
+
+class RateLimiter:
+    """GCRA: each message reserves the next slot ``1/rate`` seconds after the previous one, so
+    ``rate=2.5`` means one message every 0.4 s, never five at once then a pause."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._next_slot = 0.0
+
+    def reserve(self, count: int = 1) -> float:
+        """Reserve ``count`` slots; return how many seconds to wait before sending."""
+        if not self.interval:
+            return 0.0
+        now = self._clock()
+        start = max(now, self._next_slot)
+        self._next_slot = start + self.interval * count
+        return start - now
+
+
+class CircuitBreaker:
+    """Trips when attempts keep failing and nothing has succeeded for ``seconds``."""
+
+    def __init__(
+        self, failures: int, seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.failures = failures
+        self.seconds = seconds
+        self._clock = clock
+        self._consecutive = 0
+        self._since: float | None = None
+
+    def success(self) -> None:
+        self._consecutive = 0
+        self._since = None
+
+    def failure(self) -> bool:
+        """Count one failed attempt; True when the server must be considered down."""
+        now = self._clock()
+        self._consecutive += 1
+        if self._since is None:
+            self._since = now
+        return self._consecutive >= self.failures and now - self._since >= self.seconds
+
+
+def backoff_delay(attempt: int, options: SendOptions, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, at least the server's ``retry_after``."""
+    ceiling = min(options.backoff_max, options.backoff_base * 2 ** max(attempt - 1, 0))
+    delay = random.uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, options.backoff_max * 5))
+    return delay
+
+
+def _chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def filter_recipients(
+    chunk: Sequence[Subscriber],
+    *,
+    slug: str,
+    ledger: Ledger | None,
+    suppressions: SuppressionStore | None,
+    retry_failed: bool,
+    skipped: Counter[str],
+) -> list[Subscriber]:
+    """The recipients of ``chunk`` this run must send to; counts the others in ``skipped``."""
+    suppressed = suppressions.filter(s.email for s in chunk) if suppressions else set()
+    statuses = ledger.statuses(slug, [s.email for s in chunk]) if ledger else {}
+    keep = []
+    for subscriber in chunk:
+        key = subscriber.email.lower()
+        status = statuses.get(subscriber.email, statuses.get(key))
+        if key in suppressed:
+            skipped[SKIP_SUPPRESSED] += 1
+        elif status == "sent":
+            skipped[SKIP_ALREADY_SENT] += 1
+        elif status == "failed" and not retry_failed:
+            skipped[SKIP_FAILED_BEFORE] += 1
+        else:
+            keep.append(subscriber)
+    return keep
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do, counted before it starts (for the confirmation prompt)."""
+
+    to_send: int
+    skipped: Counter[str]
+
+
+def plan_campaign(
+    recipients: Iterable[Subscriber],
+    *,
+    slug: str,
+    ledger: Ledger | None,
+    suppressions: SuppressionStore | None,
+    options: SendOptions,
+) -> Plan:
+    """Count who a run would send to; reads, never writes."""
+    skipped: Counter[str] = Counter()
+    to_send = 0
+    for chunk in _chunks(recipients, options.chunk_size):
+        to_send += len(
+            filter_recipients(
+                chunk,
+                slug=slug,
+                ledger=ledger,
+                suppressions=suppressions,
+                retry_failed=options.retry_failed,
+                skipped=skipped,
+            )
+        )
+    if options.limit is not None and to_send > options.limit:
+        skipped[SKIP_OVER_LIMIT] = to_send - options.limit
+        to_send = options.limit
+    return Plan(to_send=to_send, skipped=skipped)
+
+
+@contextlib.contextmanager
+def edition_lock(state_dir: Path, slug: str) -> Iterator[None]:
+    """One run per edition at a time: two runs would both see the same rows as pending and
+    send them twice. The OS releases the lock when a process dies, even by ``kill -9``."""
+    folder = Path(state_dir) / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DigestError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    lock = FileLock(str(folder / f"{slug}.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockedError(
+            f"another `digest send` of {slug} is running (lock {folder / (slug + '.lock')})",
+            hint="wait for it to finish; a crashed run releases the lock by itself",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class _Fatal(Exception):
+    """A worker met an error that must stop the whole run."""
+
+
+class Campaign:
+    """One run of one edition. ``ledger=None`` records nothing (dry runs, ``--test`` proofs)."""
+
+    def __init__(
+        self,
+        *,
+        messages: MessageSource,
+        backend: Backend,
+        recipients: Iterable[Subscriber],
+        ledger: Ledger | None,
+        suppressions: SuppressionStore | None = None,
+        options: SendOptions | None = None,
+        total: int | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.messages = messages
+        self.backend = backend
+        self.recipients = recipients
+        self.ledger = ledger
+        self.suppressions = suppressions
+        self.options = options or SendOptions()
+        self.total = total
+        self.on_progress = on_progress
+        self.slug = messages.campaign.slug
+        self.result = RunResult(slug=self.slug)
+        self._limiter = RateLimiter(self.options.rate)
+        self._breaker = CircuitBreaker(self.options.breaker_failures, self.options.breaker_seconds)
+        self._stop = asyncio.Event()
+        self._queue: asyncio.Queue[list[Subscriber] | None] = asyncio.Queue(
+            maxsize=self.options.concurrency * 2
+        )
+        self._started = time.monotonic()
+        self._queued = 0
+        self._busy: set[asyncio.Task[None]] = set()
+
+    # -- public -------------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Stop taking new work; batches in flight finish (the signal handlers call this)."""
+        if self.result.stopped is None:
+            self.result.stopped = reason
+        self._stop.set()
+
+    async def run(self, *, handle_signals: bool = False) -> RunResult:
+        """Send; return the counts. Raises SendStopped (exit 4) when stopped before the end."""
+        started_at = datetime.now(UTC)
+        self._started = time.monotonic()
+        try:
+            await self.backend.open(self.messages.campaign)
+        except BackendError as exc:
+            await self.backend.close()
+            if exc.transient:
+                raise SendStopped(str(exc), hint=self._resume_hint()) from None
+            raise
+        except BaseException:
+            await self.backend.close()
+            raise
+        fatal: BaseException | None = None
+        with self._signals(handle_signals):
+            try:
+                fatal = await self._run_workers()
+            finally:
+                await self.backend.close()
+                self.result.elapsed = time.monotonic() - self._started
+                self._record_run(started_at)
+        if fatal is not None:
+            message = str(fatal) if isinstance(fatal, DigestError) else repr(fatal)
+            raise SendStopped(
+                f"the send stopped: {message} ({self._counts_line()})", hint=self._resume_hint()
+            ) from fatal
+        if self.result.stopped or self.result.left_pending:
+            reason = self.result.stopped or (
+                f"{self.result.left_pending} recipient(s) could not be tried; the server kept "
+                "failing"
+            )
+            raise SendStopped(
+                f"the send stopped before the end: {reason} ({self._counts_line()})",
+                hint=self._resume_hint(),
+            )
+        return self.result
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def _run_workers(self) -> BaseException | None:
+        producer = asyncio.create_task(self._produce(), name="digest-producer")
+        workers = [
+            asyncio.create_task(self._work(), name=f"digest-worker-{n}")
+            for n in range(self.options.concurrency)
+        ]
+        everything = [producer, *workers]
+        stop_wait = asyncio.create_task(self._stop.wait())
+        done_all = asyncio.gather(*everything, return_exceptions=True)
+        await asyncio.wait([stop_wait, done_all], return_when=asyncio.FIRST_COMPLETED)
+        if not done_all.done():
+            # Stopping: idle workers go now; those with a batch in hand get the grace period
+            # to finish it and record the results.
+            producer.cancel()
+            for task in workers:
+                if task not in self._busy:
+                    task.cancel()
+            await asyncio.wait([done_all], timeout=self.options.grace_seconds)
+            for task in everything:
+                task.cancel()
+        stop_wait.cancel()
+        outcomes = await done_all
+        fatal = None
+        for outcome in outcomes:
+            if isinstance(outcome, _Fatal):
+                fatal = fatal or outcome.__cause__ or outcome
+            elif isinstance(outcome, Exception):
+                fatal = fatal or outcome
+        self.result.left_pending = max(self._queued - self.result.sent - self.result.failed, 0)
+        return fatal
+
+    async def _produce(self) -> None:
+        limit = self.options.limit
+        batch_size = max(self.backend.batch_size, 1)
+        chunks = _chunks(self.recipients, self.options.chunk_size)
+        try:
+            while not self._stop.is_set():
+                # Reading and validating CSV rows is CPU work; a thread keeps workers sending.
+                chunk = await asyncio.to_thread(next, chunks, None)
+                if chunk is None:
+                    break
+                keep = filter_recipients(
+                    chunk,
+                    slug=self.slug,
+                    ledger=self.ledger,
+                    suppressions=self.suppressions,
+                    retry_failed=self.options.retry_failed,
+                    skipped=self.result.skipped,
+                )
+                if limit is not None and self._queued + len(keep) > limit:
+                    # Past the limit the rest is only counted, so the summary is complete.
+                    room = max(limit - self._queued, 0)
+                    self.result.skipped[SKIP_OVER_LIMIT] += len(keep) - room
+                    keep = keep[:room]
+                if not keep:
+                    continue
+                if self.ledger is not None:
+                    # Pending before sent: a crash from here on leaves a row to resume from.
+                    self.ledger.enqueue(self.slug, keep)
+                self._queued += len(keep)
+                for start in range(0, len(keep), batch_size):
+                    await self._queue.put(keep[start : start + batch_size])
+        except (DigestError, OSError) as exc:
+            self.request_stop(f"{exc}")
+            raise _Fatal() from exc
+        for _ in range(self.options.concurrency):
+            await self._queue.put(None)  # one "no more work" per worker
+
+    async def _work(self) -> None:
+        task = asyncio.current_task()
+        while not self._stop.is_set():
+            batch = await self._queue.get()
+            if batch is None:
+                return
+            if task is not None:
+                self._busy.add(task)
+            try:
+                await self._deliver(batch)
+            except (DigestError, OSError) as exc:
+                self.request_stop(f"{exc}")
+                raise _Fatal() from exc
+            finally:
+                self._busy.discard(task)  # type: ignore[arg-type]
+
+    async def _deliver(self, batch: list[Subscriber]) -> None:
+        options = self.options
+        waiting = list(batch)
+        attempts: Counter[str] = Counter()  # per recipient: DEFERRED replies
+        last_error: dict[str, str] = {}
+        batch_failures = 0  # whole-batch transient errors
+        while waiting:
+            if self._stop.is_set():
+                return  # left pending in the ledger; a rerun takes them
+            delay = self._limiter.reserve(len(waiting))
+            if delay and await self._sleep(delay):
+                return
+            messages = [self.messages.message_for(s) for s in waiting]
+            try:
+                results = await self.backend.send(messages)
+            except BackendError as exc:
+                if not exc.transient:
+                    raise
+                # The whole batch could not be tried (server unreachable, connection lost):
+                # not the recipients' fault, so they stay pending, never failed, whatever happens.
+                batch_failures += 1
+                self._note_attempts([(s.email, str(exc)) for s in waiting])
+                if self._breaker.failure():
+                    self.request_stop(
+                        f"the server kept failing for {options.breaker_seconds:.0f} s: {exc}"
+                    )
+                    return
+                if batch_failures >= options.max_attempts:
+                    return  # left pending for a rerun; the run ends with exit 4
+                if await self._sleep(backoff_delay(batch_failures, options, exc.retry_after)):
+                    return
+                continue
+            if len(results) != len(messages):
+                raise BackendError(
+                    f"backend {self.backend.name!r} answered {len(results)} results for "
+                    f"{len(messages)} messages",
+                    transient=False,
+                )
+            sent, failed, deferred = [], [], []
+            retry_after: float | None = None
+            for subscriber, outcome in zip(waiting, results, strict=True):
+                if outcome.status is DeliveryStatus.SENT:
+                    sent.append((subscriber.email, outcome.provider_id or ""))
+                elif outcome.status is DeliveryStatus.FAILED:
+                    failed.append((subscriber.email, outcome.error or "refused"))
+                else:
+                    deferred.append(subscriber)
+                    attempts[subscriber.email] += 1
+                    last_error[subscriber.email] = outcome.error or "deferred"
+                    if outcome.retry_after is not None:
+                        retry_after = max(retry_after or 0.0, outcome.retry_after)
+            self._record(sent, failed)
+            if sent or failed:
+                self._breaker.success()
+            elif deferred and self._breaker.failure():
+                self.request_stop(
+                    f"the server deferred every message for {options.breaker_seconds:.0f} s: "
+                    f"{last_error[deferred[0].email]}"
+                )
+                return
+            if deferred:
+                self._note_attempts([(s.email, last_error[s.email]) for s in deferred])
+            waiting = self._give_up_after(deferred, attempts, last_error)
+            if waiting and await self._sleep(
+                backoff_delay(max(attempts[s.email] for s in waiting), options, retry_after)
+            ):
+                return
+
+    def _give_up_after(
+        self, waiting: list[Subscriber], attempts: Counter[str], last_error: dict[str, str]
+    ) -> list[Subscriber]:
+        """Mark failed whoever has had every attempt; return the others."""
+        spent = [s for s in waiting if attempts[s.email] >= self.options.max_attempts]
+        if spent:
+            self._record(
+                [],
+                [
+                    (s.email, f"{last_error[s.email]} (after {attempts[s.email]} attempts)")
+                    for s in spent
+                ],
+            )
+        return [s for s in waiting if attempts[s.email] < self.options.max_attempts]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _record(self, sent: list[tuple[str, str]], failed: list[tuple[str, str]]) -> None:
+        if not sent and not failed:
+            return
+        if self.ledger is not None:
+            if sent:
+                self.ledger.mark_sent(self.slug, sent)
+            if failed:
+                self.ledger.mark_failed(self.slug, failed)
+        self.result.sent += len(sent)
+        self.result.failed += len(failed)
+        # The first few, for the summary; the ledger keeps them all.
+        self.result.failures.extend(failed[: max(_FAILURES_KEPT - len(self.result.failures), 0)])
+        if self.on_progress is not None:
+            elapsed = max(time.monotonic() - self._started, 1e-9)
+            self.on_progress(
+                Progress(
+                    sent=self.result.sent,
+                    failed=self.result.failed,
+                    total=self.total,
+                    rate=self.result.sent / elapsed,
+                )
+            )
+
+    def _note_attempts(self, errors: list[tuple[str, str]]) -> None:
+        if self.ledger is not None and errors:
+            self.ledger.note_attempt(self.slug, errors)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on stop; True when the run is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        return self._stop.is_set()
+
+    def _record_run(self, started_at: datetime) -> None:
+        if self.ledger is None:
+            return
+        counts = {
+            "sent": self.result.sent,
+            "failed": self.result.failed,
+            "left_pending": self.result.left_pending,
+            **{f"skipped: {k}": v for k, v in self.result.skipped.items()},
+        }
+        with contextlib.suppress(DigestError):
+            self.ledger.record_run(
+                self.slug, started_at, datetime.now(UTC), self.result.outcome, counts
+            )
+
+    def _counts_line(self) -> str:
+        return f"{self.result.sent} sent, {self.result.failed} failed in this run"
+
+    @staticmethod
+    def _resume_hint() -> str:
+        return "rerun the same command to resume; recipients already sent are skipped"
+
+    @contextlib.contextmanager
+    def _signals(self, enabled: bool) -> Iterator[None]:
+        """SIGINT/SIGTERM: the first asks to stop gracefully; a second stops at once."""
+        if not enabled:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+
+        def on_signal() -> None:
+            if self._stop.is_set():
+                for task in asyncio.all_tasks(loop):
+                    if task.get_name().startswith("digest-worker-"):
+                        task.cancel()
+            self.request_stop("interrupted")
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, on_signal)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or not a POSIX loop: default handling applies
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)

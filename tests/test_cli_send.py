@@ -1,0 +1,235 @@
+"""`digest send` and `digest status` as a curator runs them, against a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import textwrap
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+from conftest import TEST_SECRET, CliResult, subscriber_addresses, write_subscribers
+from smtp_server import SMTPTestServer
+
+from digest.send.tokens import verify_token
+
+Run = Callable[..., CliResult]
+EDITION = "content/2026-03.yaml"
+
+
+def send(run_digest: Run, env: dict[str, str], *args: str) -> CliResult:
+    return run_digest("send", EDITION, "--subscribers", "subscribers.csv", *args, env=env)
+
+
+def test_every_subscribed_address_gets_one_message_with_the_contract_headers(
+    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(
+        tmp_path / "subscribers.csv",
+        12,
+        extra_rows="""\
+            gone@example.org,Gone,unsubscribed,Paris
+            bounced@example.org,B,bounced,Paris
+            READER0003@example.org,Duplicate,subscribed,Paris
+            not-an-address,X,subscribed,Paris
+            zoë@exämple.org,Zoë Ünïcode,subscribed,Zürich
+        """,
+    )
+    env = {**send_env, **smtp_server.env()}
+    result = send(run_digest, env, "--yes", "--concurrency", "3")
+    assert result.exit_code == 0, result.output
+    expected = subscriber_addresses(12) | {"zoë@exämple.org"}
+    assert smtp_server.recipients() == dict.fromkeys(expected, 1)
+    assert smtp_server.connections <= 3
+    # The skipped row is reported with its line, once, in a summary; the send went on.
+    assert "subscribers.csv:17" in result.stderr and "1 invalid row" in result.stderr
+    assert "Sent 13 messages" in result.stdout
+
+    by_address = {r.rcpt_tos[0]: r for r in smtp_server.messages}
+    message = by_address["reader0003@example.org"].message
+    assert message["From"] == "Clippings <clippings@example.org>"
+    assert message["To"] == "Reader 3 <reader0003@example.org>"
+    assert message["Subject"] == "Clippings, March 2026: a small test edition"
+    assert message["Reply-To"] == "editor@example.org"
+    assert message["Date"] and message["Message-ID"].endswith("@example.org>")
+    assert message["List-Id"] == "Clippings <clippings.example.org>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = message["List-Unsubscribe"].strip("<>")
+    assert link.startswith("https://example.org/unsubscribe/")
+    claims = verify_token(TEST_SECRET, link.rsplit("/", 1)[1])
+    assert (claims.address, claims.slug) == ("reader0003@example.org", "2026-03")
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    for part in message.iter_parts():
+        assert link in part.get_content()
+    # Every Message-ID is unique; no secret in any message.
+    assert len({r.message["Message-ID"] for r in smtp_server.messages}) == 13
+    assert all(TEST_SECRET.encode() not in r.data for r in smtp_server.messages)
+    unicode_message = by_address["zoë@exämple.org"].message
+    assert unicode_message["To"].addresses[0].display_name == "Zoë Ünïcode"
+
+
+def test_a_550_for_one_recipient_does_not_stop_the_others_and_status_tells(
+    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 6)
+    smtp_server.handler.reject["reader0002@example.org"] = "550 5.1.1 User unknown"
+    env = {**send_env, **smtp_server.env()}
+    result = send(run_digest, env, "--yes")
+    assert result.exit_code == 3, result.output
+    assert "failed: reader0002@example.org: 550 5.1.1 User unknown" in result.stderr
+    assert len(smtp_server.recipients()) == 5
+
+    status = run_digest("status", EDITION, env=env)
+    assert status.exit_code == 0
+    assert "2026-03: 5 sent, 1 failed, 0 pending (of 6)" in status.stdout
+    assert "reader0002@example.org: 550 5.1.1 User unknown" in status.stdout
+    assert "failures" in status.stdout  # the run's outcome
+
+    # A rerun sends nothing again and still says some failed; --retry-failed retries them.
+    again = send(run_digest, env, "--yes")
+    assert again.exit_code == 3
+    assert "Nothing left to send" in again.stdout
+    del smtp_server.handler.reject["reader0002@example.org"]
+    retried = send(run_digest, env, "--yes", "--retry-failed")
+    assert retried.exit_code == 0, retried.output
+    assert smtp_server.recipients() == dict.fromkeys(subscriber_addresses(6), 1)
+
+
+def test_server_down_exits_4_with_a_resume_hint_then_rerun_completes(
+    run_digest: Run, send_env: dict[str, str], tmp_path: Path, edition_file: Path
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 5)
+    server = SMTPTestServer().start()
+    env = {**send_env, **server.env()}
+    port = server.port
+    server.stop()
+    down = send(run_digest, env, "--yes")
+    assert down.exit_code == 4, down.output
+    assert "cannot reach the SMTP server" in down.stderr
+    assert "rerun the same command" in down.stderr
+    assert "Traceback" not in down.output
+
+    server.port = port
+    server.start()
+    try:
+        up = send(run_digest, env, "--yes")
+    finally:
+        server.stop()
+    assert up.exit_code == 0, up.output
+    assert server.recipients() == dict.fromkeys(subscriber_addresses(5), 1)
+
+
+def test_dry_run_writes_eml_files_and_touches_no_ledger(
+    run_digest: Run, send_env: dict[str, str], tmp_path: Path, edition_file: Path
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 3)
+    # No SMTP server at all: a dry run contacts none.
+    env = {**send_env, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "9", "SMTP_SECURITY": "none"}
+    result = send(run_digest, env, "--dry-run")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "outbox" / "2026-03").glob("*.eml"))
+    assert [f.name for f in files] == [
+        "000001-reader0000@example.org.eml",
+        "000002-reader0001@example.org.eml",
+        "000003-reader0002@example.org.eml",
+    ]
+    assert "outbox/2026-03/" in result.stdout
+    assert not (tmp_path / ".digest").exists()
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["To"] == "Reader 0 <reader0000@example.org>"
+    assert all(TEST_SECRET.encode() not in f.read_bytes() for f in files)
+    assert not list((tmp_path / "outbox" / "2026-03").glob(".*.tmp"))
+
+    elsewhere = send(run_digest, env, "--dry-run", "--outbox", "proofs", "--limit", "1")
+    assert elsewhere.exit_code == 0
+    assert len(list((tmp_path / "proofs").glob("*.eml"))) == 1
+
+
+def test_test_sends_one_proof_and_records_nothing(
+    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 5)
+    env = {**send_env, **smtp_server.env()}
+    result = send(run_digest, env, "--test", "me@example.org")
+    assert result.exit_code == 0, result.output
+    assert smtp_server.recipients() == {"me@example.org": 1}
+    assert "Proof sent to me@example.org" in result.stdout
+    status = run_digest("status", EDITION, env=env)
+    assert "nothing sent yet" in status.stdout
+    bad = send(run_digest, env, "--test", "not an address")
+    assert bad.exit_code == 2
+
+
+def test_without_a_terminal_a_real_send_needs_yes(
+    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 3)
+    result = send(run_digest, {**send_env, **smtp_server.env()})
+    assert result.exit_code == 1
+    assert "add --yes" in result.stderr
+    assert smtp_server.messages == []
+    assert "nothing sent yet" in run_digest("status", "2026-03", env=send_env).stdout
+
+
+def test_limit_then_rerun_sends_the_rest(
+    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 7)
+    env = {**send_env, **smtp_server.env()}
+    first = send(run_digest, env, "--yes", "--limit", "3")
+    assert first.exit_code == 0
+    assert len(smtp_server.recipients()) == 3
+    assert "4 over --limit" in first.stdout
+    rest = send(run_digest, env, "--yes", "--rate", "50")
+    assert rest.exit_code == 0
+    assert smtp_server.recipients() == dict.fromkeys(subscriber_addresses(7), 1)
+    assert "3 already sent" in rest.stdout
+
+
+def test_bad_input_exits_1_with_the_place_and_sends_nothing(
+    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 2)
+    env = {**send_env, **smtp_server.env()}
+    broken = tmp_path / "content" / "broken.yaml"
+    broken.write_text(
+        textwrap.dedent(
+            """\
+            newsletter: Clippings
+            edition: March 2026
+            subject: Hi
+            sections:
+              - title: Papers
+                items:
+                  - title: A
+                    url: ftp://example.org/a
+            """
+        ),
+        encoding="utf-8",
+    )
+    bad_edition = run_digest(
+        "send", str(broken), "--subscribers", "subscribers.csv", "--yes", env=env
+    )
+    assert bad_edition.exit_code == 1
+    assert "broken.yaml:8:" in bad_edition.stderr
+
+    no_sender = {k: v for k, v in env.items() if k != "DIGEST_FROM"}
+    missing = send(run_digest, no_sender, "--yes")
+    assert missing.exit_code == 1
+    assert "DIGEST_FROM" in missing.stderr
+
+    no_file = run_digest("send", EDITION, "--subscribers", "nope.csv", "--yes", env=env)
+    assert no_file.exit_code == 1
+    assert "nope.csv" in no_file.stderr
+    assert smtp_server.messages == []
+    assert all("Traceback" not in r.output for r in (bad_edition, missing, no_file))
