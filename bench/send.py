@@ -26,17 +26,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import resource
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,6 +251,7 @@ def main() -> None:
     parser.add_argument("--mailmerge-sample", type=int, default=500)
     parser.add_argument("--with-mailmerge", action="store_true")
     parser.add_argument("--skip-mailmerge", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of (a) and (b); best counts")
     parser.add_argument("--million", action="store_true")
     args = parser.parse_args()
 
@@ -258,29 +262,15 @@ def main() -> None:
         write_subscribers(subscribers, args.count)
         message = sample_message(work, subscribers)
 
-        # (a) digest send, end to end (start-up, render, counting pass, send).
-        wall, output = run_digest(
-            [
-                "send",
-                str(EDITION),
-                "--subscribers",
-                str(subscribers),
-                "--backend",
-                "smtp",
-                "--concurrency",
-                str(args.concurrency),
-                "--yes",
-            ],
-            digest_env(work, port),
-            work,
-        )
-        match = re.search(r"Sent ([\d,]+) messages? in ([\d.]+) s", output)
-        if not match or int(match.group(1).replace(",", "")) != args.count:
-            raise SystemExit(f"digest did not send {args.count}:\n{output}")
-        send_phase = float(match.group(2))
-
-        # (b) the raw limit.
-        raw = raw_send(port, message, args.count, args.concurrency)
+        # (a) and (b), alternated --repeat times; the best of each counts (this machine is
+        # shared, and the best run is the one least disturbed by anything else).
+        sends: list[tuple[float, float]] = []
+        raws: list[float] = []
+        for round_number in range(args.repeat):
+            sends.append(digest_send(work, subscribers, port, args, round_number))
+            raws.append(raw_send(port, message, args.count, args.concurrency))
+        send_phase, wall = min(sends)
+        raw = min(raws)
 
         # (c) mailmerge.
         mailmerge: tuple[float, str] | None = None
@@ -294,8 +284,17 @@ def main() -> None:
     digest_rate = args.count / send_phase
     digest_wall_rate = args.count / wall
     raw_rate = args.count / raw
-    print(f"\nmessage size: {len(message) / 1024:.1f} KB; {args.count:,} recipients; "
-          f"{args.concurrency} connections; smtp-sink on 127.0.0.1; {os.cpu_count()} CPUs")
+    print(
+        f"\nmessage size: {len(message) / 1024:.1f} KB; {args.count:,} recipients; "
+        f"{args.concurrency} connections; smtp-sink on 127.0.0.1; {os.cpu_count()} CPUs; "
+        f"best of {args.repeat}"
+    )
+    print(
+        "all rounds, msgs/s: digest "
+        + ", ".join(f"{args.count / s:.0f}" for s, _ in sends)
+        + "; raw "
+        + ", ".join(f"{args.count / r:.0f}" for r in raws)
+    )
     print(f"{'':38} {'msgs/s':>9}")
     print(f"{'(a) digest send, send phase':38} {digest_rate:9.0f}")
     print(f"{'    digest send, whole command':38} {digest_wall_rate:9.0f}   ({wall:.1f} s)")
@@ -303,14 +302,50 @@ def main() -> None:
     if mailmerge is not None:
         mm_rate = args.mailmerge_sample / mailmerge[0]
         print(f"{'(c) ' + mailmerge[1]:38} {mm_rate:9.1f}   ({args.mailmerge_sample} msgs)")
-    print(f"\ndigest / raw: {100 * digest_rate / raw_rate:.0f} % (send phase), "
-          f"{100 * digest_wall_rate / raw_rate:.0f} % (whole command)   target >= 70 %")
+    print(
+        f"\ndigest / raw: {100 * digest_rate / raw_rate:.0f} % (send phase), "
+        f"{100 * digest_wall_rate / raw_rate:.0f} % (whole command)   target >= 70 %"
+    )
     if mailmerge is not None:
         mm_rate = args.mailmerge_sample / mailmerge[0]
-        print(f"digest / mailmerge: {digest_rate / mm_rate:.0f}x (send phase), "
-              f"{digest_wall_rate / mm_rate:.0f}x (whole command)   target >= 8x")
+        print(
+            f"digest / mailmerge: {digest_rate / mm_rate:.0f}x (send phase), "
+            f"{digest_wall_rate / mm_rate:.0f}x (whole command)   target >= 8x"
+        )
     if million_rss is not None:
         print(f"peak RSS, digest send --limit 1000 over 1,000,000 rows: {million_rss:.0f} MB")
+
+
+def digest_send(
+    work: Path, subscribers: Path, port: int, args: argparse.Namespace, round_number: int
+) -> tuple[float, float]:
+    """(send phase, whole command) seconds of one `digest send` run, with a fresh ledger."""
+    env = digest_env(work, port)
+    env["DIGEST_STATE_DIR"] = str(work / f"state-{round_number}")
+    wall, output = run_digest(
+        [
+            "send",
+            str(EDITION),
+            "--subscribers",
+            str(subscribers),
+            "--backend",
+            "smtp",
+            "--concurrency",
+            str(args.concurrency),
+            "--yes",
+        ],
+        env,
+        work,
+    )
+    # The send phase, to the millisecond, from the run the ledger recorded.
+    with sqlite3.connect(Path(env["DIGEST_STATE_DIR"]) / "digest.sqlite3") as db:
+        started, finished, counts = db.execute(
+            "SELECT started_at, finished_at, counts FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    if json.loads(counts).get("sent") != args.count:
+        raise SystemExit(f"digest did not send {args.count}:\n{output}")
+    elapsed = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+    return elapsed.total_seconds(), wall
 
 
 def _html_part(message: bytes) -> str:
@@ -329,8 +364,20 @@ def _million(work: Path, port: int) -> float:
     write_subscribers(big, 1_000_000)
     env = digest_env(work, port)
     env["DIGEST_STATE_DIR"] = str(work / "state-million")
-    command = [sys.executable, "-c", "from digest.cli import main; main()", "send", str(EDITION),
-               "--subscribers", str(big), "--limit", "1000", "--yes", "--concurrency", "8"]
+    command = [
+        sys.executable,
+        "-c",
+        "from digest.cli import main; main()",
+        "send",
+        str(EDITION),
+        "--subscribers",
+        str(big),
+        "--limit",
+        "1000",
+        "--yes",
+        "--concurrency",
+        "8",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(command, env=env, cwd=work, check=True, capture_output=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

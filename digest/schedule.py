@@ -125,7 +125,13 @@ def decide(
     try:
         edition = loader(path)
     except DigestError as exc:
-        return DueDecision(path, path.stem, None, "invalid", f"cannot be read: {exc}")
+        return DueDecision(
+            path,
+            path.stem,
+            None,
+            "invalid",
+            f"cannot be read: {exc} (see `digest validate {shlex.quote(str(path))}`)",
+        )
 
     slug, send_at = edition.slug, edition.send_at
     if send_at is None:

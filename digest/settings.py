@@ -143,7 +143,9 @@ def load_settings(
             problems.append(f"SMTP_TIMEOUT must be a positive number of seconds, not {raw!r}")
     security = (get("SMTP_SECURITY") or "starttls").lower()
     if security not in SECURITY_MODES:
-        problems.append(f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
+        problems.append(
+            f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}"
+        )
     unsubscribe_url = get("DIGEST_UNSUBSCRIBE_URL")
     if unsubscribe_url is not None:
         if "{token}" not in unsubscribe_url:

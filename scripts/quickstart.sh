@@ -8,16 +8,21 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e .
+echo "== installing digest into .venv (log: .venv/install.log)"
+if ! .venv/bin/python -m pip install -e . >.venv/install.log 2>&1; then
+  tail -n 30 .venv/install.log
+  exit 1
+fi
 
 # A throwaway configuration for the dry run: example values only (no real secret anywhere).
-export DIGEST_FROM="${DIGEST_FROM:-Clippings <clippings@example.org>}"
-export DIGEST_SECRET="${DIGEST_SECRET:-quickstart-example-secret-not-for-production}"
-export DIGEST_UNSUBSCRIBE_URL="${DIGEST_UNSUBSCRIBE_URL:-https://example.org/unsubscribe/{token}}"
-export DIGEST_ARCHIVE_URL="${DIGEST_ARCHIVE_URL:-https://example.org/clippings/{slug}/}"
+# Values already set in the environment win. (Plain ifs: `${X:-...{token}}` would end at the brace.)
+[ -n "${DIGEST_FROM:-}" ] || export DIGEST_FROM='Clippings <clippings@example.org>'
+[ -n "${DIGEST_SECRET:-}" ] || export DIGEST_SECRET='quickstart-example-secret-not-for-production'
+[ -n "${DIGEST_UNSUBSCRIBE_URL:-}" ] || export DIGEST_UNSUBSCRIBE_URL='https://example.org/unsubscribe/{token}'
+[ -n "${DIGEST_ARCHIVE_URL:-}" ] || export DIGEST_ARCHIVE_URL='https://example.org/clippings/{slug}/'
 
-set -x
-.venv/bin/digest validate content/2026-03.yaml --subscribers subscribers.example.csv
-.venv/bin/digest build content/2026-03.yaml
-.venv/bin/digest send content/2026-03.yaml --subscribers subscribers.example.csv --dry-run
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+# The dry run writes through the outbox backend, so check the list against that one.
+run .venv/bin/digest validate content/2026-03.yaml --subscribers subscribers.example.csv --backend outbox
+run .venv/bin/digest build content/2026-03.yaml
+run .venv/bin/digest send content/2026-03.yaml --subscribers subscribers.example.csv --dry-run

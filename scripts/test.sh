@@ -24,9 +24,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   python3 -m venv .venv
 fi
-echo "== installing digest[test] into .venv"
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test]"
+echo "== installing digest[test] into .venv (log: .venv/install.log)"
+if ! .venv/bin/python -m pip install -e ".[test]" >.venv/install.log 2>&1; then
+  tail -n 30 .venv/install.log
+  exit 1
+fi
 
 echo "== ruff"
 .venv/bin/ruff check .

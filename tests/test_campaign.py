@@ -148,7 +148,9 @@ def test_attempts_are_bounded_then_failed_with_the_last_reply(
         result = run(server, tmp_path, edition_file, people(3), max_attempts=3)
         assert handler.rcpt_attempts["reader0000@example.org"] == 3
     assert result.sent == 2
-    assert result.failures == [("reader0000@example.org", "452 4.2.2 Mailbox full (after 3 attempts)")]
+    assert result.failures == [
+        ("reader0000@example.org", "452 4.2.2 Mailbox full (after 3 attempts)")
+    ]
 
 
 def test_server_down_mid_run_stops_with_resume_hint_and_rerun_completes(
@@ -231,9 +233,7 @@ def test_limit_suppressions_retry_failed_and_no_ledger(
     assert ledger_summary(tmp_path).sent == 9
 
 
-def test_stop_request_finishes_in_flight_and_records_it(
-    tmp_path: Path, edition_file: Path
-) -> None:
+def test_stop_request_finishes_in_flight_and_records_it(tmp_path: Path, edition_file: Path) -> None:
     with SMTPTestServer(FaultyHandler(data_delay=0.02)) as server:
         settings = settings_for(server, tmp_path)
         messages = MessageFactory(render_edition(load_edition(edition_file)), settings)
@@ -299,8 +299,11 @@ class RecordingBackend(Backend):
 
 def test_rate_is_smooth_not_bursty(tmp_path: Path, edition_file: Path) -> None:
     settings = load_settings(
-        {"DIGEST_FROM": "C <c@example.org>", "DIGEST_SECRET": "s" * 16,
-         "DIGEST_UNSUBSCRIBE_URL": "https://example.org/u/{token}"},
+        {
+            "DIGEST_FROM": "C <c@example.org>",
+            "DIGEST_SECRET": "s" * 16,
+            "DIGEST_UNSUBSCRIBE_URL": "https://example.org/u/{token}",
+        },
         env_file=None,
     )
     backend = RecordingBackend(settings)

@@ -23,7 +23,10 @@ def send(run_digest: Run, env: dict[str, str], *args: str) -> CliResult:
 
 
 def test_every_subscribed_address_gets_one_message_with_the_contract_headers(
-    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
     edition_file: Path,
 ) -> None:
     write_subscribers(
@@ -73,7 +76,10 @@ def test_every_subscribed_address_gets_one_message_with_the_contract_headers(
 
 
 def test_a_550_for_one_recipient_does_not_stop_the_others_and_status_tells(
-    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
     edition_file: Path,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", 6)
@@ -152,7 +158,10 @@ def test_dry_run_writes_eml_files_and_touches_no_ledger(
 
 
 def test_test_sends_one_proof_and_records_nothing(
-    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
     edition_file: Path,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", 5)
@@ -168,7 +177,10 @@ def test_test_sends_one_proof_and_records_nothing(
 
 
 def test_without_a_terminal_a_real_send_needs_yes(
-    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
     edition_file: Path,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", 3)
@@ -180,7 +192,10 @@ def test_without_a_terminal_a_real_send_needs_yes(
 
 
 def test_limit_then_rerun_sends_the_rest(
-    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
     edition_file: Path,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", 7)
@@ -196,7 +211,10 @@ def test_limit_then_rerun_sends_the_rest(
 
 
 def test_bad_input_exits_1_with_the_place_and_sends_nothing(
-    run_digest: Run, smtp_server: SMTPTestServer, send_env: dict[str, str], tmp_path: Path,
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
     edition_file: Path,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", 2)

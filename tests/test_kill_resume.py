@@ -68,7 +68,7 @@ def test_sigkill_mid_send_then_rerun_delivers_to_everyone(
 
         server.handler.data_delay = 0
         rerun = start_send(tmp_path, env)
-        out, err = rerun.communicate(timeout=60)
+        _, err = rerun.communicate(timeout=60)
         assert rerun.returncode == 0, err
         received = server.recipients()
 
@@ -90,7 +90,7 @@ def test_sigterm_stops_gracefully_with_exit_4_and_loses_nothing(
         process = start_send(tmp_path, env)
         wait_for_messages(server, 30, process)
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
         assert process.returncode == 4, err
         assert "interrupted" in err and "rerun the same command" in err
         assert "Traceback" not in err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 import pytest
 
@@ -68,9 +70,6 @@ def test_malformed_tokens_are_refused(token: str) -> None:
 
 def test_a_validly_signed_but_malformed_payload_is_refused() -> None:
     # Signed with the right secret but not of our layout: still refused, not crashed on.
-    import hashlib
-    import hmac
-
     payload = b"v2\nonly-two-parts"
     mac = hmac.new(SECRET.encode(), payload, hashlib.sha256).digest()[:16]
     b64 = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()  # noqa: E731

@@ -94,8 +94,12 @@ class Backend(ABC):
         self.settings = settings
 
     @classmethod
-    def check_settings(cls, settings: Settings) -> None:  # noqa: B027 - optional hook
-        """Raise ConfigError for a missing or wrong setting. Contacts nothing."""
+    def check_settings(cls, settings: Settings) -> None:
+        """Raise ConfigError for a missing or wrong setting. Contacts nothing.
+
+        Optional: a backend that needs no settings (the outbox) keeps this default.
+        """
+        return None
 
     @abstractmethod
     async def open(self, campaign: CampaignInfo) -> None:

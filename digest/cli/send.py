@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import (
@@ -31,11 +32,15 @@ from digest.send.campaign import (
     Campaign,
     RunResult,
     SendOptions,
-    edition_lock,
     plan_campaign,
 )
 from digest.send.campaign import Progress as SendProgress
 from digest.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from digest.audience.subscribers import Subscriber
+    from digest.audience.suppressions import SuppressionStore
+    from digest.backends.base import Backend
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class SendRequest:
     dry_run: bool = False
     outbox: Path | None = None
     test_address: str | None = None
-    options: SendOptions = SendOptions()
+    options: SendOptions = field(default_factory=SendOptions)
     assume_yes: bool = False
 
 
@@ -169,6 +174,7 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
         if records:
             from digest.audience.suppressions import SuppressionStore
             from digest.ledger import Ledger
+            from digest.schedule import edition_lock
 
             stack.enter_context(edition_lock(settings.state_dir, edition.slug))
             suppressions = SuppressionStore(settings.state_dir)
@@ -182,8 +188,9 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
             if suppressions is not None:
                 stack.callback(suppressions.close)
 
+        recipients: Iterable[Subscriber]
         if is_test:
-            recipients = [_proof_recipient(request, read_subscribers, SubscriberReport)]
+            recipients = [_proof_recipient(request)]
             total = 1
         else:
             report = SubscriberReport(path=str(request.subscribers))
@@ -234,7 +241,7 @@ def _checked_address(address: str) -> str:
         raise click.BadParameter(str(exc), param_hint="--test") from None
 
 
-def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str):  # type: ignore[no-untyped-def]
+def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str) -> Backend:
     from digest.backends.base import load_backend
     from digest.backends.outbox import OutboxBackend
 
@@ -245,7 +252,7 @@ def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str
     return backend_class(settings)
 
 
-def _existing_suppressions(settings: Settings):  # type: ignore[no-untyped-def]
+def _existing_suppressions(settings: Settings) -> SuppressionStore | None:
     """The suppression store when there is one: a dry run leaves out the same addresses a real
     send would, but never creates the state folder."""
     from digest.audience.suppressions import DATABASE_NAME, SuppressionStore
@@ -255,14 +262,14 @@ def _existing_suppressions(settings: Settings):  # type: ignore[no-untyped-def]
     return None
 
 
-def _sync_mailgun_suppressions(store: object, settings: Settings) -> None:
+def _sync_mailgun_suppressions(store: SuppressionStore, settings: Settings) -> None:
     """Pull Mailgun's unsubscribes, bounces and complaints first; a failure only warns (Mailgun
     itself never delivers to an address on its suppression lists)."""
     from digest.audience.sync import sync_from_mailgun
     from digest.errors import DigestError
 
     try:
-        report = sync_from_mailgun(store, settings)  # type: ignore[arg-type]
+        report = sync_from_mailgun(store, settings)
     except DigestError as exc:
         err.print(f"warning: could not sync Mailgun's suppressions: {exc}", markup=False)
         return
@@ -270,13 +277,13 @@ def _sync_mailgun_suppressions(store: object, settings: Settings) -> None:
         err.print(f"{report.added} new suppression(s) synced from Mailgun", markup=False)
 
 
-def _proof_recipient(request: SendRequest, read_subscribers, report_class):  # type: ignore[no-untyped-def]
+def _proof_recipient(request: SendRequest) -> Subscriber:
     """The --test address, with its row's name and fields when it is in the list."""
-    from digest.audience.subscribers import Subscriber
+    from digest.audience.subscribers import Subscriber, SubscriberReport, read_subscribers
 
     wanted = (request.test_address or "").lower()
     if request.subscribers.is_file():
-        for subscriber in read_subscribers(request.subscribers, report_class(path="")):
+        for subscriber in read_subscribers(request.subscribers, SubscriberReport(path="")):
             if subscriber.email.lower() == wanted:
                 return subscriber
     return Subscriber(email=request.test_address or "", name="", fields={}, line=0)

@@ -8,6 +8,7 @@ even an unchecked string cannot inject markup.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -16,6 +17,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+# Control characters besides tab and line breaks, and the noncharacters U+FFFE/U+FFFF: no text
+# needs them and the HTML pipeline (MJML is XML) cannot carry them.
+_UNSAFE_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 @lru_cache(maxsize=1)
@@ -81,8 +85,11 @@ def _problem_of(token: Token) -> str | None:
 def check_markdown(text: str) -> str:
     """Return ``text`` unchanged, or raise :class:`MarkdownProblem` naming the first unsafe
     construct."""
-    if "\x00" in text:
-        raise MarkdownProblem("holds a NUL character", text[: text.index("\x00")].count("\n"))
+    if match := _UNSAFE_CHAR.search(text):
+        raise MarkdownProblem(
+            f"holds a control character (U+{ord(match.group()):04X}); delete it",
+            text[: match.start()].count("\n"),
+        )
     for block in _checking_parser().parse(text):
         line = block.map[0] if block.map else 0
         problem = _problem_of(block)

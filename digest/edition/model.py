@@ -18,7 +18,8 @@ from digest.edition.markdown import check_markdown
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # BCP 47, loosely: a 2-3 letter (or 4-8) primary subtag and alphanumeric subtags of 1-8.
 LANG_PATTERN = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# C0/C1 controls, line separators and the noncharacters U+FFFE/U+FFFF (which MJML, as XML, refuses).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
 
 def _plain_text(value: str) -> str:

@@ -4,7 +4,10 @@ Speed matters (a send builds tens of thousands of messages), so the bytes are as
 generated with :mod:`email.generator`:
 
 * the headers that are the same for everyone (From, Subject, Reply-To, List-Id, MIME-Version)
-  are encoded and folded once, with :mod:`email.policy` / :mod:`email.header`;
+  are encoded and folded once. Non-ASCII text becomes RFC 2047 base64 encoded words split
+  between characters (the email package's own folder loses or adds blanks in some mixes);
+  ASCII text is folded before a blank; every line stays within 78 octets but for an
+  unsubscribe URL, which cannot be folded (and always within 998);
 * each literal piece of the rendered HTML and text is quoted-printable encoded once, by the C
   code of :func:`binascii.b2a_qp`; per recipient only the short slot values are encoded and the
   pieces are joined with QP soft line breaks (``=`` CRLF), which decoding removes. The body thus
@@ -89,7 +92,6 @@ class MessageFactory:
     def __init__(self, rendered: RenderedLike, settings: Settings, *, test: bool = False) -> None:
         edition = rendered.edition
         self._slug = edition.slug
-        self._test = test
         if not settings.from_address:
             raise ConfigError(
                 "missing setting: DIGEST_FROM (e.g. Clippings <clippings@example.org>)",
@@ -139,20 +141,21 @@ class MessageFactory:
             test=test,
         )
 
-        constant = [
-            _address_header("From", sender.name, sender.address).decode("utf-8"),
-            _unstructured("Subject", edition.subject),
-        ]
+        # Constant headers, encoded once, around the per-recipient ones: From, To, Subject,
+        # Date, Message-ID, Reply-To, List-Id, List-Unsubscribe(-Post), MIME-Version.
+        self._from_header = _address_header("From", sender.name, sender.address)
+        self._subject_header = _unstructured("Subject", edition.subject).encode("ascii")
+        middle = b""
         if reply_to is not None:
-            constant.append(_address_header("Reply-To", reply_to.name, reply_to.address).decode())
+            middle += _address_header("Reply-To", reply_to.name, reply_to.address)
         namespace = list_id_namespace(edition.newsletter, sender.domain)
-        constant.append(_address_header("List-Id", edition.newsletter, namespace).decode())
-        constant.append("MIME-Version: 1.0\r\n")
+        self._middle_headers = middle + _address_header("List-Id", edition.newsletter, namespace)
         # "=_" can never occur in quoted-printable output, so the boundary cannot clash.
         boundary = f"=_digest_{secrets.token_hex(12)}"
-        constant.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n')
-        self._constant_headers = "".join(constant).encode("utf-8")
-        _check_line_lengths(self._constant_headers)
+        self._last_headers = (
+            "MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'
+        ).encode("ascii")
         part_head = (
             '--{b}\r\nContent-Type: text/{kind}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
@@ -213,13 +216,16 @@ class MessageFactory:
     ) -> bytes:
         return b"".join(
             (
+                self._from_header,
                 to_header,
+                self._subject_header,
                 self._date(),
                 b"Message-ID: ",
                 message_id.encode("ascii"),
                 CRLF,
+                self._middle_headers,
                 unsubscribe_header,
-                self._constant_headers,
+                self._last_headers,
                 self._text_head,
                 self._text_body.encode(values),
                 self._html_head,

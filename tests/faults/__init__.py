@@ -1,0 +1,1 @@
+"""Fault campaigns: sends through misbehaving SMTP and Mailgun-like servers, and kill -9."""
