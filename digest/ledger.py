@@ -337,13 +337,17 @@ class Ledger:
         )
 
     def is_finished(self, slug: str) -> bool:
-        """True when the edition has recipients and none is still pending."""
+        """True when a run went through the whole list (outcome ``done`` or ``failures``) and no
+        recipient is pending. Rows alone cannot tell: a run killed early, or one cut by
+        ``--limit``, enqueued only part of the list, and all of that part may be sent."""
         rows = self._read(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'pending'), 0) FROM deliveries WHERE slug = ?",
-            (slug,),
+            "SELECT COUNT(*), COALESCE(SUM(status = 'pending'), 0),"
+            " EXISTS (SELECT 1 FROM runs WHERE slug = ? AND outcome IN ('done', 'failures'))"
+            " FROM deliveries WHERE slug = ?",
+            (slug, slug),
         )
-        total, pending = rows[0]
-        return bool(total) and not pending
+        total, pending, completed = rows[0]
+        return bool(total) and not pending and bool(completed)
 
     def slugs(self) -> list[str]:
         """Every edition the ledger knows, in slug order."""

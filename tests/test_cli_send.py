@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import textwrap
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -12,7 +13,8 @@ from pathlib import Path
 from conftest import TEST_SECRET, CliResult, subscriber_addresses, write_subscribers
 from smtp_server import SMTPTestServer
 
-from digest.send.tokens import verify_token
+from digest.ledger import Ledger
+from digest.send.tokens import make_token, verify_token
 
 Run = Callable[..., CliResult]
 EDITION = "content/2026-03.yaml"
@@ -204,10 +206,16 @@ def test_limit_then_rerun_sends_the_rest(
     assert first.exit_code == 0
     assert len(smtp_server.recipients()) == 3
     assert "4 over --limit" in first.stdout
+    with Ledger(tmp_path / ".digest") as ledger:
+        # All three enqueued rows are sent, yet the edition is not finished: --due must resume.
+        assert ledger.summary("2026-03").pending == 0
+        assert not ledger.is_finished("2026-03")
     rest = send(run_digest, env, "--yes", "--rate", "50")
     assert rest.exit_code == 0
     assert smtp_server.recipients() == dict.fromkeys(subscriber_addresses(7), 1)
     assert "3 already sent" in rest.stdout
+    with Ledger(tmp_path / ".digest") as ledger:
+        assert ledger.is_finished("2026-03")
 
 
 def test_bad_input_exits_1_with_the_place_and_sends_nothing(
@@ -251,3 +259,29 @@ def test_bad_input_exits_1_with_the_place_and_sends_nothing(
     assert "nope.csv" in no_file.stderr
     assert smtp_server.messages == []
     assert all("Traceback" not in r.output for r in (bad_edition, missing, no_file))
+
+
+def test_status_counts_the_suppressed_and_the_edition_s_unsubscribes(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    # Issue 7: `digest status` shows delivered / failed / suppressed counts per edition.
+    write_subscribers(tmp_path / "subscribers.csv", 4)
+    env = {**send_env, **smtp_server.env()}
+    assert run_digest("suppressions", "add", "reader0001@example.org", env=env).exit_code == 0
+    token = make_token(TEST_SECRET, "reader0002@example.org", "2026-03")
+    assert run_digest("unsubscribe", token, env=env).exit_code == 0
+    assert send(run_digest, env, "--yes").exit_code == 0
+    assert len(smtp_server.recipients()) == 2
+
+    status = run_digest("status", EDITION, env=env)
+    assert "2026-03: 2 sent, 0 failed, 0 pending (of 2)" in status.stdout
+    assert (
+        "suppressed: 2 of the list left out at the last run; "
+        "1 unsubscribed through this edition's links" in status.stdout
+    )
+    as_json = json.loads(run_digest("status", EDITION, "--json", env=env).stdout)
+    assert (as_json["suppressed"], as_json["unsubscribed_from_edition"]) == (2, 1)

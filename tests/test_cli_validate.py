@@ -130,8 +130,26 @@ def test_subscribers_and_send_settings_ok(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "2026-03.yaml: OK — Clippings, March 2026: 2 sections, 39 items",
+        "subs.csv: 2 rows: 2 to send",
         "subs.csv: OK — ready to send with the outbox backend",
     ]
+    assert not (tmp_path / ".digest").exists()  # validating creates no state folder
+
+
+def test_subscribers_check_says_how_many_are_suppressed(tmp_path: Path) -> None:
+    # Issue 7: validate --subscribers leaves suppressed addresses out and says how many.
+    (tmp_path / "2026-03.yaml").write_bytes(BUNDLED.read_bytes())
+    (tmp_path / ".env").write_text(SEND_SETTINGS, encoding="utf-8")
+    (tmp_path / "subs.csv").write_text(
+        "email,name,status\nada@example.org,Ada,\nGrace@example.org,Grace,subscribed\n"
+        "alan@example.org,Alan,unsubscribed\n",
+        encoding="utf-8",
+    )
+    added = run_digest("suppressions", "add", "grace@example.org", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    result = run_digest("validate", "2026-03.yaml", "--subscribers", "subs.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "subs.csv: 3 rows: 1 to send, 1 suppressed, 1 unsubscribed" in result.stdout.splitlines()
 
 
 def test_subscriber_and_setting_problems_exit_1_without_leaking_the_secret(

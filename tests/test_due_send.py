@@ -176,7 +176,9 @@ def test_a_held_lock_without_due_is_an_error(
     path = write_edition(tmp_path / "content", "2026-03", "2026-03-31T09:00:00Z")
     env = {**send_env, **smtp_server.env()}
     with edition_lock(tmp_path / ".digest", "2026-03"):
-        by_hand = run_digest("send", str(path), "--subscribers", "subscribers.csv", "--yes", env=env)
+        by_hand = run_digest(
+            "send", str(path), "--subscribers", "subscribers.csv", "--yes", env=env
+        )
         scheduled = job()
     assert by_hand.exit_code == 1
     assert "another run is sending 2026-03" in by_hand.stderr

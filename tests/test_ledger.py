@@ -74,6 +74,12 @@ def test_mark_and_resume(tmp_path: Path) -> None:
         resumed = next(ledger.to_send(SLUG))
         assert resumed == people(4)[3]  # name, fields and line come back as they went in
         ledger.mark_sent(SLUG, [(s.email, None) for s in people(6)[3:]])
+        # Every enqueued row is settled, but no run has gone through the whole list yet.
+        assert not ledger.is_finished(SLUG)
+        now = datetime.now(UTC)
+        ledger.record_run(SLUG, now, now, "partial", {"sent": 5})
+        assert not ledger.is_finished(SLUG)
+        ledger.record_run(SLUG, now, now, "failures", {"sent": 5, "failed": 1})
         assert ledger.is_finished(SLUG)
 
         summary = ledger.summary(SLUG)

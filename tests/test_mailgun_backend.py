@@ -241,6 +241,20 @@ def test_names_are_quoted_and_values_are_data(server: MailgunServer) -> None:
     assert "Company: %recipient.name%" in sam.text
 
 
+def test_values_are_html_escaped_in_the_html_body_only(server: MailgunServer) -> None:
+    # Mailgun pastes values in as they are: the HTML body must get escaped copies, or a name
+    # from the CSV becomes markup in every reader's mail client.
+    eve = make_message("eve@example.net", '<img src=x onerror="alert(1)">', company="A&B <Co>")
+    run_backend(make_settings(server), [[eve]])
+    (delivery,) = server.deliveries()
+    assert "<img" not in delivery.html
+    assert "Hello &lt;img src=x onerror=&quot;alert(1)&quot;&gt;," in delivery.html
+    assert "Company: A&amp;B &lt;Co&gt;" in delivery.html
+    # The text body shows the values exactly.
+    assert 'Hello <img src=x onerror="alert(1)">,' in delivery.text
+    assert "Company: A&B <Co>" in delivery.text
+
+
 def test_unusable_messages_fail_alone(server: MailgunServer) -> None:
     good = make_message("ok@example.net", "Ok")
     duplicate = make_message("OK@example.net", "Ok again")

@@ -358,6 +358,36 @@ def test_first_subscribed_row_personalises_the_preview(
     assert state["email"]["to"] == "Ada Lovelace <ada@example.org>"
 
 
+def test_the_subscribers_list_is_read_again_only_when_it_changes(
+    tmp_path: Path, edition: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Finding the first sendable row reads the whole list; a save of the edition must not pay
+    # that again (a list of 500,000 rows costs over a second), but a changed list is re-read.
+    import digest.audience.subscribers as subscribers_module
+    from digest.preview.snapshot import render_snapshot
+
+    reads: list[Path] = []
+    real_read = subscribers_module.read_subscribers
+
+    def counting_read(
+        path: Path, report: subscribers_module.SubscriberReport
+    ) -> Iterator[subscribers_module.Subscriber]:
+        reads.append(path)
+        return real_read(path, report)
+
+    monkeypatch.setattr(subscribers_module, "read_subscribers", counting_read)
+    subscribers = tmp_path / "subscribers.csv"
+    subscribers.write_text("email,name\nada@example.org,Ada\n", encoding="utf-8")
+    options = PreviewOptions(edition_path=edition, settings=Settings(), subscribers=subscribers)
+    first, again = render_snapshot(options), render_snapshot(options)
+    assert [getattr(s, "to_line", None) for s in (first, again)] == ["Ada <ada@example.org>"] * 2
+    assert len(reads) == 1
+    subscribers.write_text("email,name\ngrace@example.org,Grace Hopper\n", encoding="utf-8")
+    changed = render_snapshot(options)
+    assert getattr(changed, "to_line", None) == "Grace Hopper <grace@example.org>"
+    assert len(reads) == 2
+
+
 # --- dark mode ---------------------------------------------------------------------------------
 
 

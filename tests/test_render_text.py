@@ -189,3 +189,33 @@ def test_ordered_lists_and_autolinks() -> None:
     text = composer.markdown("1. one\n2. two <https://example.org/x>\n")
     assert text.splitlines() == ["1. one", "2. two https://example.org/x"]
     assert composer.flush() == ""  # an address shown as itself needs no reference
+
+
+def test_long_titles_and_names_wrap_at_78_columns(tmp_path: Path) -> None:
+    title = "A very long title of a section that goes on and on " * 3
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            newsletter: The Extraordinarily Long Named Weekly Letter of Speech and Audio Research
+            edition: March 2026, the special double issue with extras
+            subject: Long names
+            sections:
+              - title: {title}
+                groups:
+                  - title: {title}
+                    items:
+                      - title: An item
+                        url: https://example.org/item
+            """
+        ),
+        encoding="utf-8",
+    )
+    text = render_edition(load_edition(path)).text.fill(VALUES)
+    assert long_lines(text) == []
+    words = " ".join(text.split())
+    assert (
+        "The Extraordinarily Long Named Weekly Letter of Speech and Audio Research - March" in words
+    )
+    assert title.strip().upper() in words and title.strip() in words
+    assert "at reader@example.org." in words

@@ -64,6 +64,8 @@ class SubscriberReport:
     by_status: Counter[str] = field(default_factory=Counter)  # unsubscribed/bounced/complained
     duplicates: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Of the sendable ones, those on the suppression list (counted by callers that check it).
+    suppressed: int = 0
 
     @property
     def invalid(self) -> int:
@@ -71,7 +73,9 @@ class SubscriberReport:
 
     def summary_lines(self) -> list[str]:
         """A short summary: the counts, then at most ten problems and how many more there are."""
-        parts = [f"{self.subscribed} to send"]
+        parts = [f"{self.subscribed - self.suppressed} to send"]
+        if self.suppressed:
+            parts.append(f"{self.suppressed} suppressed")
         parts += [f"{count} {status}" for status, count in sorted(self.by_status.items())]
         if self.duplicates:
             parts.append(f"{self.duplicates} duplicate{'s' if self.duplicates != 1 else ''}")
@@ -144,7 +148,9 @@ def _blocked_addresses(path: Path, shown_path: str) -> set[int]:
         values = row.values
         if values is None:
             continue
-        status = values[columns.status].strip().lower() if columns.status is not None else ""
+        status = ""
+        if columns.status is not None and columns.status < len(values):  # a short row has none
+            status = values[columns.status].strip().lower()
         if status in ("", "subscribed") and _looks_clean(values, columns.width):
             continue  # the common case, decided without validating the address
         # Not subscribed, or a row we could not understand (it may well have been an

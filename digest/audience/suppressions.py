@@ -315,6 +315,10 @@ class SuppressionStore:
             )
         return int(rows[0][0])
 
+    def count_for_edition(self, slug: str) -> int:
+        """How many addresses were suppressed through the links of edition ``slug``."""
+        return int(self._query("SELECT COUNT(*) FROM suppressions WHERE slug = ?", (slug,))[0][0])
+
     def count_by_reason(self) -> dict[str, int]:
         """``{reason: count}`` for every reason, zeros included, in REASONS order."""
         counts = dict.fromkeys(REASONS, 0)

@@ -16,6 +16,7 @@ per-recipient variable for subject and headers) whatever the renderer already di
 from __future__ import annotations
 
 import base64
+import html as html_module
 import json
 import re
 import secrets
@@ -241,7 +242,8 @@ class _Bodies:
 
     html: str
     text: str
-    slot_variables: dict[str, str]  # slot name -> variable name
+    slot_variables: dict[str, str]  # slot name -> variable name (the value as is: text body)
+    html_variables: dict[str, str]  # slot name -> variable name (the value HTML-escaped)
 
 
 def _bodies(campaign: CampaignInfo, names: _VariableNames) -> _Bodies:
@@ -254,11 +256,18 @@ def _bodies(campaign: CampaignInfo, names: _VariableNames) -> _Bodies:
     # The well-known values travel even when the templates do not show them (they are small,
     # and a curator's Mailgun-side features such as webhooks may use them).
     slot_variables = {slot: names(slot) for slot in (*_BUILTIN_SLOTS, *recorder.names)}
+    # Mailgun substitutes values as they are: in the HTML body a CSV name such as
+    # "<img src=x onerror=...>" would become markup. The HTML's slots take escaped copies.
+    html_variables: dict[str, str] = {}
     for index, slot in enumerate(recorder.names):
-        placeholder = f"%recipient.{slot_variables[slot]}%"
-        html = html.replace(recorder.marker(index), placeholder)
-        text = text.replace(recorder.marker(index), placeholder)
-    return _Bodies(html=html, text=text, slot_variables=slot_variables)
+        marker = recorder.marker(index)
+        text = text.replace(marker, f"%recipient.{slot_variables[slot]}%")
+        if marker in html:
+            html_variables[slot] = names(f"html:{slot}", f"{slot}_html")
+            html = html.replace(marker, f"%recipient.{html_variables[slot]}%")
+    return _Bodies(
+        html=html, text=text, slot_variables=slot_variables, html_variables=html_variables
+    )
 
 
 def _message_headers(message: OutgoingMessage) -> dict[str, str]:
@@ -446,15 +455,37 @@ class MailgunBackend(Backend):
             for slot, variable in bodies.slot_variables.items():
                 variables[variable] = message.values.get(slot, defaults.get(slot, ""))
             variables.update(shared)
+        html_body = self._html_body(messages, per_recipient)
         recipient_variables = json.dumps(per_recipient, ensure_ascii=False)
         check_batch_is_private(to, [m.address for m in messages], recipient_variables)
         data["recipient-variables"] = recipient_variables
         # Bodies as multipart fields: no URL-encoding of a 100 kB HTML body.
         files = [
             ("text", (None, bodies.text.encode("utf-8"), None)),
-            ("html", (None, bodies.html.encode("utf-8"), None)),
+            ("html", (None, html_body.encode("utf-8"), None)),
         ]
         return _Request(data=data, files=files, messages=list(messages))
+
+    def _html_body(
+        self, messages: Sequence[OutgoingMessage], per_recipient: dict[str, dict[str, str]]
+    ) -> str:
+        """The HTML body of one request. A slot whose values all read the same escaped uses the
+        text's variable; otherwise each recipient gets an escaped copy of the value."""
+        bodies = self._bodies
+        assert bodies is not None
+        html = bodies.html
+        for slot, html_variable in bodies.html_variables.items():
+            variable = bodies.slot_variables[slot]
+            escaped = {
+                m.address: html_module.escape(per_recipient[m.address][variable], quote=True)
+                for m in messages
+            }
+            if all(escaped[m.address] == per_recipient[m.address][variable] for m in messages):
+                html = html.replace(f"%recipient.{html_variable}%", f"%recipient.{variable}%")
+                continue
+            for address, value in escaped.items():
+                per_recipient[address][html_variable] = value
+        return html
 
     async def _send_request(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
         assert self._client is not None

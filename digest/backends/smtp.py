@@ -12,6 +12,7 @@ an unreachable or silent server -> ``BackendError(transient=True)`` for the engi
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
 from collections.abc import Sequence
@@ -140,7 +141,18 @@ class SMTPBackend(Backend):
     # -- internals --------------------------------------------------------------------------
 
     def _error(self, text: str) -> str:
-        return _scrub(text, self.settings.secrets())
+        return _scrub(text, self._hidden())
+
+    def _hidden(self) -> list[str]:
+        """Every secret, and the password as AUTH LOGIN and AUTH PLAIN send it (base64): a
+        server echoing the credentials it was given must not leak them in either form."""
+        hidden = list(self.settings.secrets())
+        password = self.settings.smtp_password
+        if password is not None and password.get_secret_value():
+            user, secret = self.settings.smtp_username or "", password.get_secret_value()
+            for form in (secret, f"\0{user}\0{secret}"):
+                hidden.append(base64.b64encode(form.encode()).decode("ascii"))
+        return sorted(hidden, key=len, reverse=True)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self.settings

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from rich.progress import (
 
 from digest.cli import cli
 from digest.cli.output import err, out, print_problems
+from digest.cli.send_due import LOG_FORMATS, duration_option, run_send
 from digest.errors import ConfigError, SendStopped
 from digest.send.campaign import (
     SKIP_FAILED_BEFORE,
@@ -95,6 +97,26 @@ class SendRequest:
 )
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--retry-failed", is_flag=True, help="Try again the recipients that failed before.")
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Send only if send_at has come (for schedulers); EDITION may then be a folder: "
+    "every due edition in it, oldest first.",
+)
+@click.option(
+    "--max-late",
+    metavar="DURATION",
+    callback=duration_option,
+    help="With --due: leave to a human an edition due for longer than this "
+    "(7d, 36h, 90m; default 7d).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per event on stderr, for log collectors.",
+)
 def send(
     edition_path: Path,
     subscribers: Path,
@@ -107,6 +129,9 @@ def send(
     rate: float | None,
     assume_yes: bool,
     retry_failed: bool,
+    due: bool,
+    max_late: timedelta | None,
+    log_format: str,
 ) -> int:
     """Send EDITION to every subscribed row of CSV, in batches; rerun to resume.
 
@@ -118,7 +143,17 @@ def send(
       digest send content/2026-03.yaml --subscribers subscribers.csv --dry-run
       digest send content/2026-03.yaml --subscribers subscribers.csv --test me@example.org
       digest send content/2026-03.yaml --subscribers subscribers.csv --rate 5 --yes
+      digest send content/ --due --subscribers subscribers.csv --yes --log-format json
     """
+    if due and test_address is not None:
+        raise click.UsageError("--test cannot be used with --due")
+    if max_late is not None and not due:
+        raise click.UsageError("--max-late is only used with --due")
+    if edition_path.is_dir() and not due:
+        raise click.UsageError(
+            f"{edition_path} is a folder: add --due to send every due edition in it, "
+            "or name one edition file"
+        )
     if outbox is not None and not dry_run:
         raise click.UsageError("--outbox is only used with --dry-run")
     if test_address is not None:
@@ -134,6 +169,15 @@ def send(
         ),
         assume_yes=assume_yes,
     )
+    if due or log_format != "text":
+        return run_send(
+            edition_path,
+            request,
+            send_edition,
+            due=due,
+            max_late=max_late,
+            log_format=log_format,
+        )
     return send_edition(edition_path, request, load_settings())
 
 

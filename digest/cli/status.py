@@ -9,7 +9,11 @@ import click
 
 from digest.cli import cli
 from digest.cli.output import out
+from digest.send.campaign import SKIP_SUPPRESSED
 from digest.settings import load_settings
+
+# How Campaign records the recipients it left out as suppressed in a run's counts.
+_SUPPRESSED_KEY = f"skipped: {SKIP_SUPPRESSED}"
 
 
 @cli.command()
@@ -26,17 +30,31 @@ def status(edition: str, as_json: bool) -> int:
       digest status content/2026-03.yaml
       digest status 2026-03 --json
     """
+    from digest.audience.suppressions import SuppressionStore
     from digest.ledger import DB_NAME, Ledger
 
     settings = load_settings()
     slug = _slug_of(edition)
+    unsubscribed = 0
     if not (settings.state_dir / DB_NAME).is_file():
         summary = None
     else:
         with Ledger(settings.state_dir) as ledger:
             summary = ledger.summary(slug)
+        with SuppressionStore(settings.state_dir) as store:
+            unsubscribed = store.count_for_edition(slug)
+    # The list's suppressed addresses, as the latest run left them out.
+    suppressed = summary.runs[-1].counts.get(_SUPPRESSED_KEY, 0) if summary and summary.runs else 0
     if as_json:
-        data = {"slug": slug, "total": 0, "sent": 0, "failed": 0, "pending": 0}
+        data = {
+            "slug": slug,
+            "total": 0,
+            "sent": 0,
+            "failed": 0,
+            "pending": 0,
+            "suppressed": suppressed,
+            "unsubscribed_from_edition": unsubscribed,
+        }
         if summary is not None:
             data = {
                 "slug": slug,
@@ -44,6 +62,8 @@ def status(edition: str, as_json: bool) -> int:
                 "sent": summary.sent,
                 "failed": summary.failed,
                 "pending": summary.pending,
+                "suppressed": suppressed,
+                "unsubscribed_from_edition": unsubscribed,
                 "first_sent_at": summary.first_sent_at,
                 "last_sent_at": summary.last_sent_at,
                 "failures": [
@@ -69,6 +89,12 @@ def status(edition: str, as_json: bool) -> int:
         f"(of {summary.total:,})",
         markup=False,
     )
+    if suppressed or unsubscribed:
+        out.print(
+            f"suppressed: {suppressed:,} of the list left out at the last run; "
+            f"{unsubscribed:,} unsubscribed through this edition's links",
+            markup=False,
+        )
     if summary.first_sent_at:
         out.print(
             f"first sent {summary.first_sent_at}, last sent {summary.last_sent_at}", markup=False

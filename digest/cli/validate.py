@@ -48,12 +48,29 @@ def _check_send_setup(edition: Edition, subscribers_path: str, backend: str | No
     # Imported here: the send side is heavier and `validate` alone must not need it.
     from pathlib import Path
 
+    from digest.audience.subscribers import SubscriberReport
+    from digest.audience.suppressions import DATABASE_NAME, SuppressionStore
     from digest.send.preflight import check_send_setup
     from digest.settings import load_settings
 
     settings = load_settings()
-    problems = check_send_setup(edition, Path(subscribers_path), settings, backend)
+    report = SubscriberReport(path=subscribers_path)
+    # Suppressed addresses are left out of every send: count them, but create no state folder.
+    store = (
+        SuppressionStore(settings.state_dir)
+        if (settings.state_dir / DATABASE_NAME).is_file()
+        else None
+    )
+    try:
+        problems = check_send_setup(
+            edition, Path(subscribers_path), settings, backend, report=report, suppressions=store
+        )
+    finally:
+        if store is not None:
+            store.close()
     print_problems(problems)
+    if report.rows:
+        out.print(report.summary_lines()[0], markup=False)
     errors = sum(1 for problem in problems if problem.severity != "warning")
     warnings = len(problems) - errors
     if errors:

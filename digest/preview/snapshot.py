@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formataddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.edition.load import load_edition
 from digest.errors import DigestError, ProblemsError
@@ -21,6 +21,11 @@ from digest.preview.frame import count_dark_rules
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
 from digest.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from digest.audience.subscribers import Subscriber, SubscriberReport
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,7 @@ def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, st
     except ImportError:  # the audience part is not installed in this build
         return values, [Check("warn", "Subscribers", "cannot read CSV here; sample used")]
     try:
-        report = SubscriberReport(path=str(options.subscribers))
-        first = next(iter(read_subscribers(options.subscribers, report)), None)
+        first = _first_subscriber(options.subscribers, read_subscribers, SubscriberReport)
     except (DigestError, OSError) as exc:
         return values, [Check("warn", "Subscribers", f"{exc}; a sample subscriber is shown")]
     if first is None:
@@ -107,6 +111,31 @@ def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, st
     for column, value in first.fields.items():
         values[f"field:{column}"] = value
     return values, [Check("info", "Subscribers", f"shown as line {first.line}: {first.email}")]
+
+
+# The first sendable row of --subscribers, by (path, mtime, size). Finding it reads the whole
+# list (a later row may unsubscribe that address): with a large list, every save would pay that.
+_first_row_cache: dict[Path, tuple[tuple[int, int], Subscriber | None]] = {}
+
+
+def _first_subscriber(
+    path: Path,
+    read: Callable[[Path, SubscriberReport], Iterator[Subscriber]],
+    report_type: type[SubscriberReport],
+) -> Subscriber | None:
+    stat = path.stat()
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _first_row_cache.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    rows = read(path, report_type(path=str(path)))
+    first = next(rows, None)
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
+    _first_row_cache.clear()
+    _first_row_cache[path] = (key, first)
+    return first
 
 
 def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:

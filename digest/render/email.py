@@ -40,10 +40,6 @@ TEXT_TEMPLATE = "email.txt.j2"
 GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room to spare
 SUBJECT_WARNING_CHARS = 78
 
-# Mailgun's batch sending substitutes %recipient.x% (and %unsubscribe_url%-style variables) in
-# the body. Content is never a template: in the HTML the % of such text is written as &#37;, which
-# a reader's mail client shows as "%" but the provider does not recognise. Done after premailer,
-# which would decode the entity again. (The text twin gets a zero-width space instead.)
 _DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
 
 cssutils.log.setLevel(logging.CRITICAL)  # it logs every vendor property (mso-*) it does not know
@@ -90,6 +86,10 @@ def render_edition(
         _context(edition, archive, html_markers, markdown=markdown_html),
     )
     html = _mjml_to_html(mjml_source, environment, HTML_TEMPLATE)
+    # Mailgun's batch sending substitutes %recipient.x% (and %unsubscribe_url%-style variables)
+    # in the body. Content is never a template: in the HTML the % of such text is written as
+    # &#37;, which a mail client shows as "%" but the provider does not recognise. Done after
+    # premailer, which would decode the entity again. (The text twin gets a zero-width space.)
     html = PROVIDER_VARIABLE.sub("&#37;", html)
     html_template = html_markers.compile(html, escape=escape_html)
 

@@ -113,6 +113,8 @@ class RunResult:
     def outcome(self) -> str:
         if self.stopped or self.left_pending:
             return "stopped"
+        if self.skipped.get(SKIP_OVER_LIMIT):
+            return "partial"  # --limit left recipients for a later run
         return "failures" if self.failed else "done"
 
 

@@ -328,7 +328,7 @@ def _unstructured(name: str, text: str) -> str:
     """``Name: text`` CRLF for an unstructured header (Subject): ASCII folded before spaces,
     anything else as RFC 2047 encoded words (the email package's folder mishandles some mixes)."""
     _guard(text)
-    if not text.isascii():
+    if not text.isascii() or "=?" in text:  # "=?...?=" as written would be decoded by clients
         return f"{name}: {_encoded_words(text, 78 - len(name) - 2)}\r\n"
     words = text.split(" ")
     lines: list[str] = []
@@ -369,7 +369,10 @@ def _encoded_words(text: str, first_room: int = 77) -> str:
 
 
 def _phrase(text: str, first_room: int) -> str:
-    """A display name: as is when atoms do, quoted when ASCII, RFC 2047 encoded words when not."""
+    """A display name: as is when atoms do, quoted when ASCII, RFC 2047 encoded words when not.
+    Text that itself looks like an encoded word ("=?") is encoded, or clients would decode it."""
+    if "=?" in text:
+        return _encoded_words(text, first_room)
     if _ATOM_PHRASE.fullmatch(text) and len(text) < 900:
         return text
     if text.isascii() and len(text) < 900:

@@ -8,16 +8,20 @@ when the setting is a secret.
 from __future__ import annotations
 
 from email.utils import getaddresses
+from itertools import islice
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.audience.subscribers import SubscriberReport, read_subscribers
+from digest.audience.suppressions import SuppressionStore
 from digest.backends.base import load_backend
 from digest.edition.model import Edition
 from digest.errors import ConfigError, Problem, SubscribersError
 from digest.send.tokens import fill_url, make_token
 from digest.settings import Settings
+
+_SUPPRESSION_CHUNK = 500  # addresses looked up in the suppression store per query
 
 
 def check_send_setup(
@@ -27,24 +31,34 @@ def check_send_setup(
     backend: str | None,
     *,
     test: bool = False,
+    report: SubscriberReport | None = None,
+    suppressions: SuppressionStore | None = None,
 ) -> list[Problem]:
     """Every problem of the subscribers file, the send settings and the backend's settings.
 
     ``backend`` defaults to ``DIGEST_BACKEND``. With ``test`` (a ``--test`` proof) the
     unsubscribe settings are not required, as :class:`~digest.send.message.MessageFactory`.
+    ``report``, when given, is filled with what the list holds; with ``suppressions`` its
+    ``suppressed`` counts the sendable addresses a send would leave out.
     """
-    problems = subscriber_problems(subscribers)
+    problems = subscriber_problems(subscribers, report, suppressions)
     problems += settings_problems(edition, settings, test=test)
     problems += backend_problems(settings, backend)
     return problems
 
 
-def subscriber_problems(subscribers: Path) -> list[Problem]:
+def subscriber_problems(
+    subscribers: Path,
+    report: SubscriberReport | None = None,
+    suppressions: SuppressionStore | None = None,
+) -> list[Problem]:
     """Row problems of the CSV (each at its line), or why the file cannot be used at all."""
-    report = SubscriberReport(path=str(subscribers))
+    report = report if report is not None else SubscriberReport(path=str(subscribers))
     try:
-        for _subscriber in read_subscribers(subscribers, report):
-            pass
+        rows = read_subscribers(subscribers, report)
+        while chunk := list(islice(rows, _SUPPRESSION_CHUNK)):
+            if suppressions is not None:
+                report.suppressed += len(suppressions.filter(s.email for s in chunk))
     except SubscribersError as exc:
         return [*report.problems, *exc.problems]
     return list(report.problems)

@@ -2,9 +2,9 @@
 
 Per ``POST /messages`` it may answer 429 with "try again after <date>" (not accepted), 500, 502
 or 503 (not accepted), 400 with Mailgun's message (the batch refused for good), a timeout (the
-batch IS accepted, the answer comes after the client gave up) or a truncated body (accepted, the
-JSON cut short). The last two are the in-flight window: the client cannot know, retries, and the
-recipients of that batch may get the edition twice.
+batch IS accepted, the answer comes after the client gave up: the in-flight window, the client
+cannot know, retries, and that batch's recipients may get the edition twice) or a truncated body
+(accepted, a 200 whose JSON is cut short: a 2xx means accepted, so no resend is expected).
 
 Draws are seeded by (seed, first recipient, attempt). The server also notes, per address, when it
 said to come back, and counts requests that came back earlier.
@@ -50,6 +50,7 @@ class FaultyMailgun(MailgunServer):
         self.slow_seconds = slow_seconds
         self.injected: Counter[str] = Counter()
         self.ambiguous: Counter[str] = Counter()  # accepted, answer lost (per address)
+        self.cut_short: Counter[str] = Counter()  # accepted, 200 with a truncated body
         self.refusals: dict[str, list[str]] = {}
         self.not_before: dict[str, datetime] = {}  # "try again after" named per address
         self.early_retries = 0
@@ -97,7 +98,8 @@ class FaultyMailgun(MailgunServer):
         response = super()._dispatch(request)
         if draw < rates.truncated and response.status_code == 200:
             self._count("truncated")
-            self._note_ambiguous(response, addresses)
+            with self._lock:
+                self.cut_short.update(addresses)
             body = response.get_data(as_text=True)
             return Response(body[: len(body) // 2], status=200, mimetype="application/json")
         return response

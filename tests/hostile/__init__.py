@@ -1,1 +1,1 @@
-"""Hostile-input campaigns: property tests over editions, CSV rows and headers; a broken-file corpus."""
+"""Hostile input: property tests (editions, CSV rows, headers) and a broken-file corpus."""

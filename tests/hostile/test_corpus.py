@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from faults.figures import publish
 
 VALID = textwrap.dedent(

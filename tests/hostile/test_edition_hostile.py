@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from faults.figures import publish
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,6 @@ from digest.edition.load import load_edition_text
 from digest.edition.model import Edition
 from digest.errors import EditionError
 from digest.render.email import render_edition
-from faults.figures import publish
 from hostile.payloads import hostile_url, maybe_hostile
 
 EXAMPLES = 300

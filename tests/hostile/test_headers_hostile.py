@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from faults.figures import publish
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.audience.subscribers import Subscriber
 from digest.errors import DigestError, EditionError
-from faults.figures import publish
 from hostile.messages import assert_exact_headers, factory
 from hostile.payloads import PAYLOADS, hostile_text
 
