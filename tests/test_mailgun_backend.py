@@ -290,12 +290,12 @@ def test_a_batch_without_matching_recipient_variables_is_refused() -> None:
 # -- refusals --------------------------------------------------------------------------------
 
 
-def test_wrong_api_key_fails_every_recipient_with_a_clear_message(server: MailgunServer) -> None:
+def test_wrong_api_key_stops_with_a_config_error(server: MailgunServer) -> None:
     wrong_key = "key-wrong0000000000000000000000000"
-    results = run_backend(make_settings(server, api_key=wrong_key), [make_messages(3)])
-    assert [r.status for r in results] == [DeliveryStatus.FAILED] * 3
-    assert {r.error for r in results} == {"Mailgun rejected the API key (401)"}
-    assert wrong_key not in repr(results)
+    with pytest.raises(ConfigError) as caught:
+        run_backend(make_settings(server, api_key=wrong_key), [make_messages(3)])
+    assert str(caught.value) == "Mailgun rejected the API key (401)"
+    assert wrong_key not in repr(caught.value) and wrong_key not in str(caught.value.hint)
 
 
 def test_400_surfaces_mailgun_message(server: MailgunServer) -> None:
@@ -387,7 +387,9 @@ def test_the_api_key_never_appears_in_results_or_errors(server: MailgunServer) -
         server.fail_next(fault)
         error = send_error(settings, timeout=0.3)
         seen += [str(error), repr(error), error.response or "", repr(error.__cause__)]
-    seen.append(repr(run_backend(make_settings(server, api_key=API_KEY + "x"), [make_messages(1)])))
+    with pytest.raises(ConfigError) as rejected:
+        run_backend(make_settings(server, api_key=API_KEY + "x"), [make_messages(1)])
+    seen += [str(rejected.value), repr(rejected.value), str(rejected.value.hint)]
     assert all(API_KEY not in text for text in seen)
     assert "***" in seen[0]
 

@@ -534,9 +534,12 @@ class MailgunBackend(Backend):
                 response=message,
             )
         if status == 401:
-            error = "Mailgun rejected the API key (401)"
-        else:
-            error = f"Mailgun refused the request ({status}): {message}"
+            # The key is wrong for every batch to come: stop the run, fail no recipient.
+            raise ConfigError(
+                "Mailgun rejected the API key (401)",
+                hint="check MAILGUN_API_KEY and MAILGUN_DOMAIN, then rerun the same command",
+            )
+        error = f"Mailgun refused the request ({status}): {message}"
         return [DeliveryResult(m.address, DeliveryStatus.FAILED, error=error) for m in messages]
 
     def _accepted_id(self, response: httpx.Response) -> str | None:

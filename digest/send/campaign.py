@@ -42,7 +42,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from digest.backends.base import Backend, CampaignInfo, DeliveryStatus, OutgoingMessage
-from digest.errors import BackendError, DigestError, SendStopped
+from digest.errors import BackendError, ConfigError, DigestError, SendStopped
 
 if TYPE_CHECKING:
     from digest.audience.subscribers import Subscriber
@@ -310,6 +310,8 @@ class Campaign:
                 self.result.elapsed = time.monotonic() - self._started
                 self._record_run(started_at)
         if fatal is not None:
+            if isinstance(fatal, ConfigError) and not self.result.sent:
+                raise fatal  # e.g. a rejected API key before anything went out: exit 1
             message = str(fatal) if isinstance(fatal, DigestError) else repr(fatal)
             raise SendStopped(
                 f"the send stopped: {message} ({self._counts_line()})", hint=self._resume_hint()
