@@ -33,12 +33,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from digest.audience.subscribers import Subscriber
+from digest.batching import batched
 from digest.errors import DigestError
 
 DB_NAME = "digest.sqlite3"
@@ -117,12 +117,6 @@ def _stamp(value: datetime | str) -> str:
     return value
 
 
-def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 class Ledger:
     """The send ledger in ``state_dir``; use as a context manager or call :meth:`close`."""
 
@@ -179,7 +173,7 @@ class Ledger:
         """Add each subscriber as ``pending`` unless the edition already has their address;
         returns how many were new. Commits every few thousand rows."""
         added = 0
-        for chunk in _chunks(subscribers, _CHUNK):
+        for chunk in batched(subscribers, _CHUNK):
             now = _now()
             rows = [
                 (
@@ -263,7 +257,7 @@ class Ledger:
         """The status of each listed address the ledger knows, keyed by lower-cased address."""
         found: dict[str, str] = {}
         keys = list(dict.fromkeys(a.lower() for a in addresses))
-        for chunk in _chunks(keys, _PARAMS_PER_QUERY):
+        for chunk in batched(keys, _PARAMS_PER_QUERY):
             marks = ",".join("?" * len(chunk))
             rows = self._read(
                 f"SELECT address_key, status FROM deliveries"

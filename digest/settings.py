@@ -6,10 +6,10 @@ Real environment variables win over ``.env``. Secrets are held as :class:`pydant
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -23,6 +23,10 @@ DEFAULT_MAILGUN_API_URL = "https://api.mailgun.net/v3"
 
 def _secret(value: str | None) -> SecretStr | None:
     return SecretStr(value) if value else None
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,22 @@ class Settings:
         values = (self.secret, self.smtp_password, self.mailgun_api_key)
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
-    @property
-    def sender_domain(self) -> str:
-        """The domain of DIGEST_FROM, used for Message-ID and List-Id."""
-        if not self.from_address:
-            return "localhost"
-        address = parseaddr(self.from_address)[1]
-        return address.rpartition("@")[2].lower() or "localhost"
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret in force replaced by ``***``: a server's reply, an error or
+        a log line may quote one. The forms the credentials travel in are hidden too: the SMTP
+        password as AUTH LOGIN and AUTH PLAIN send it, the Mailgun key as HTTP Basic auth does
+        (all base64), so a server echoing what it was given cannot leak them either."""
+        hidden = self.secrets()
+        if self.smtp_password is not None and (password := self.smtp_password.get_secret_value()):
+            user = self.smtp_username or ""
+            for form in (password, f"\0{user}\0{password}"):
+                hidden.append(_base64(form))
+        if self.mailgun_api_key is not None and (key := self.mailgun_api_key.get_secret_value()):
+            hidden.append(_base64(f"api:{key}"))
+        # Longest first: a secret inside another one must not leave the longer one half shown.
+        for secret in sorted(hidden, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming every listed setting that is not set."""

@@ -35,8 +35,8 @@ from starlette.types import Receive, Scope, Send
 
 from digest.audience.suppressions import SuppressionError, SuppressionStore
 from digest.errors import ConfigError, DigestError
-from digest.send.tokens import InvalidToken, TokenClaims, verify_token
 from digest.settings import Settings, load_settings
+from digest.tokens import InvalidToken, TokenClaims, verify_token
 
 log = logging.getLogger("digest.unsubscribe")
 

@@ -13,7 +13,7 @@ from lxml import html as lxml_html
 
 from digest.cli import cli
 from digest.cli.output import run_guarded
-from digest.send.tokens import verify_token
+from digest.tokens import verify_token
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "content" / "2026-03.yaml"

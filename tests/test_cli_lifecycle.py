@@ -19,7 +19,7 @@ import pytest
 from digest.audience.suppressions import SuppressionStore
 from digest.cli import cli
 from digest.cli.output import run_guarded
-from digest.send.tokens import make_token
+from digest.tokens import make_token
 
 SECRET = "cli-test-secret-value"
 UNSUBSCRIBE_URL = "https://news.example.org/unsubscribe/{token}"

@@ -14,7 +14,7 @@ from conftest import TEST_SECRET, CliResult, subscriber_addresses, write_subscri
 from smtp_server import SMTPTestServer
 
 from digest.ledger import Ledger
-from digest.send.tokens import make_token, verify_token
+from digest.tokens import make_token, verify_token
 
 Run = Callable[..., CliResult]
 EDITION = "content/2026-03.yaml"
@@ -285,3 +285,71 @@ def test_status_counts_the_suppressed_and_the_edition_s_unsubscribes(
     )
     as_json = json.loads(run_digest("status", EDITION, "--json", env=env).stdout)
     assert (as_json["suppressed"], as_json["unsubscribed_from_edition"]) == (2, 1)
+
+
+def test_a_suppression_typed_with_a_unicode_domain_leaves_that_subscriber_out(
+    run_digest: Run, send_env: dict[str, str], tmp_path: Path, edition_file: Path
+) -> None:
+    # The list reads user@bücher.de as user@xn--bcher-kva.de; the curator types the Unicode.
+    write_subscribers(
+        tmp_path / "subscribers.csv",
+        2,
+        extra_rows="""\
+            leser@bücher.de,Leser,subscribed,Berlin
+            autorin@bücher.de,Autorin,subscribed,Berlin
+        """,
+    )
+    added = run_digest("suppressions", "add", "Leser@BÜCHER.de", env=send_env)
+    assert added.exit_code == 0, added.output
+
+    result = send(run_digest, send_env, "--backend", "outbox", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "1 suppressed" in result.stdout
+    written = sorted(path.name for path in (tmp_path / "outbox" / "2026-03").glob("*.eml"))
+    recipients = [name.split("-", 1)[1].removesuffix(".eml") for name in written]
+    assert sorted(recipients) == [
+        "autorin@xn--bcher-kva.de",
+        "reader0000@example.org",
+        "reader0001@example.org",
+    ]
+
+
+def test_an_unknown_backend_is_a_usage_error_from_the_option_a_setting_error_from_env(
+    run_digest: Run, send_env: dict[str, str], tmp_path: Path, edition_file: Path
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 2)
+
+    option = send(run_digest, send_env, "--backend", "nope", "--yes")
+    assert option.exit_code == 2
+    assert "'--backend': unknown backend 'nope' (installed: " in option.stderr
+    assert "DIGEST_BACKEND" not in option.output
+
+    setting = send(run_digest, {**send_env, "DIGEST_BACKEND": "nope"}, "--yes")
+    assert setting.exit_code == 1
+    assert "environment: DIGEST_BACKEND: unknown backend 'nope' (installed: " in setting.stderr
+    assert "nothing was sent" in setting.stderr
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_a_list_of_only_invalid_rows_stops_the_send_but_only_unsubscribed_sends_nothing(
+    run_digest: Run, send_env: dict[str, str], tmp_path: Path, edition_file: Path
+) -> None:
+    (tmp_path / "subscribers.csv").write_text(
+        "email,name\nnot-an-address,Ada\nalso@@wrong,Grace\n", encoding="utf-8"
+    )
+    broken = send(run_digest, send_env, "--backend", "outbox", "--yes")
+    assert broken.exit_code == 1
+    assert "subscribers.csv: no usable subscriber row: all 2 rows are invalid" in broken.stderr
+    assert "subscribers.csv:2:1: email:" in broken.stderr  # and why, row by row
+    assert "Sent" not in broken.stdout
+    assert not list(tmp_path.glob("outbox/*/*.eml"))
+
+    (tmp_path / "subscribers.csv").write_text(
+        "email,status\nada@example.org,unsubscribed\ngrace@example.org,complained\n",
+        encoding="utf-8",
+    )
+    left = send(run_digest, send_env, "--backend", "outbox", "--yes")
+    assert left.exit_code == 0, left.output
+    assert "Nothing left to send." in left.stdout
+    assert not list(tmp_path.glob("outbox/*/*.eml"))

@@ -167,3 +167,45 @@ def test_subscriber_and_setting_problems_exit_1_without_leaking_the_secret(
     assert any(line.startswith("subs.csv:3") for line in lines), lines
     assert any(line.startswith(".env: DIGEST_FROM: missing") for line in lines), lines
     assert "a-long-random-test-secret-for-tokens" not in result.stdout + result.stderr
+
+
+def test_an_unknown_backend_is_named_by_where_it_came_from(tmp_path: Path) -> None:
+    (tmp_path / "2026-03.yaml").write_bytes(BUNDLED.read_bytes())
+    (tmp_path / ".env").write_text(SEND_SETTINGS, encoding="utf-8")
+    (tmp_path / "subs.csv").write_text("email\nada@example.org\n", encoding="utf-8")
+    check = ("validate", "2026-03.yaml", "--subscribers", "subs.csv")
+
+    option = run_digest(*check, "--backend", "nope", cwd=tmp_path)
+    assert option.returncode == 2  # a mistyped option is a usage error
+    assert "'--backend': unknown backend 'nope' (installed: " in option.stderr
+    assert ".env" not in option.stderr and "DIGEST_BACKEND" not in option.stderr
+
+    (tmp_path / ".env").write_text(SEND_SETTINGS + "DIGEST_BACKEND=nope\n", encoding="utf-8")
+    setting = run_digest(*check, cwd=tmp_path)
+    assert setting.returncode == 1
+    assert ".env: DIGEST_BACKEND: unknown backend 'nope' (installed: " in setting.stderr
+    assert "Traceback" not in option.stderr + setting.stderr
+
+
+def test_a_list_of_only_invalid_rows_is_an_error_but_only_unsubscribed_is_fine(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "2026-03.yaml").write_bytes(BUNDLED.read_bytes())
+    (tmp_path / ".env").write_text(SEND_SETTINGS, encoding="utf-8")
+    (tmp_path / "broken.csv").write_text(
+        "email,name\nnot-an-address,Ada\nalso@@wrong,Grace\n", encoding="utf-8"
+    )
+    (tmp_path / "left.csv").write_text(
+        "email,status\nada@example.org,unsubscribed\ngrace@example.org,bounced\n",
+        encoding="utf-8",
+    )
+
+    broken = run_digest("validate", "2026-03.yaml", "--subscribers", "broken.csv", cwd=tmp_path)
+    assert broken.returncode == 1
+    lines = broken.stderr.splitlines()
+    assert "broken.csv: no usable subscriber row: all 2 rows are invalid" in lines, lines
+    assert any(line.startswith("broken.csv:2:1: email:") for line in lines), lines
+
+    left = run_digest("validate", "2026-03.yaml", "--subscribers", "left.csv", cwd=tmp_path)
+    assert left.returncode == 0, left.stderr
+    assert "left.csv: 2 rows: 0 to send, 1 bounced, 1 unsubscribed" in left.stdout

@@ -31,8 +31,8 @@ from digest.ledger import Ledger
 from digest.render.merge import MergeTemplate, SlotMarkers, escape_html, escape_text
 from digest.send.campaign import Campaign, RunResult, SendOptions
 from digest.send.message import MessageFactory
-from digest.send.tokens import fill_url, make_token, verify_token
 from digest.settings import Settings
+from digest.tokens import fill_url, make_token, verify_token
 
 API_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 DOMAIN = "mg.example.org"
@@ -482,3 +482,30 @@ def test_a_campaign_through_mailgun_reaches_everyone_once(
     requests_before = len(server.message_requests)
     assert run().sent == 0  # a rerun sends nobody twice
     assert len(server.message_requests) == requests_before
+
+
+@pytest.mark.parametrize(
+    ("newsletter", "namespace"),
+    [
+        ('Clip "the" <best>', "clip-the-best.example.org"),
+        ("Ça & Là: Weekly!", "ca-la-weekly.example.org"),
+        ("Back\\slash", "back-slash.example.org"),
+    ],
+)
+def test_list_id_of_a_name_with_specials_stays_one_well_formed_header(
+    server: MailgunServer, newsletter: str, namespace: str
+) -> None:
+    settings = make_settings(server)
+    template = make_campaign()
+    edition = _Edition(newsletter=newsletter)
+    rendered = _Rendered(edition, template.html, template.text)  # type: ignore[arg-type]
+    factory = MessageFactory(rendered, settings)
+    subscriber = Subscriber("reader@example.net", "Reader", {"company": "Co"}, 2)
+
+    results = run_backend(settings, [[factory.message_for(subscriber)]], campaign=factory.campaign)
+
+    assert results[0].status is DeliveryStatus.SENT
+    list_id = server.message_requests[0].headers["List-Id"]
+    # A mail client parses the name and the list's namespace back, nothing bleeds across.
+    assert parseaddr(list_id) == (newsletter, namespace)
+    assert list_id.endswith(f"<{namespace}>")

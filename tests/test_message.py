@@ -21,8 +21,8 @@ from digest.errors import ConfigError
 from digest.render.email import RenderedEdition, render_edition
 from digest.render.merge import SlotMarkers, escape_html, escape_text
 from digest.send.message import HeaderValueError, MessageFactory, list_id_namespace
-from digest.send.tokens import verify_token
 from digest.settings import Settings, load_settings
+from digest.tokens import verify_token
 
 SECRET = "message-test-secret-4d1f"
 REPO = Path(__file__).parents[1]

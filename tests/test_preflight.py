@@ -132,10 +132,19 @@ def test_a_test_proof_does_not_need_the_unsubscribe_settings(
     assert check_send_setup(edition, csv(workdir), settings, "smtp", test=True) == []
 
 
-def test_an_unknown_backend_is_a_problem(workdir: Path, edition: Edition) -> None:
-    problems = check_send_setup(edition, csv(workdir), settings_with(), "carrier-pigeon")
-    assert fields(problems) == ["DIGEST_BACKEND"]
-    assert "carrier-pigeon" in problems[0].message and "smtp" in problems[0].message
+def test_an_unknown_backend_is_reported_where_its_name_came_from(
+    workdir: Path, edition: Edition
+) -> None:
+    from_option = check_send_setup(edition, csv(workdir), settings_with(), "carrier-pigeon")
+    (problem,) = from_option
+    assert str(problem).startswith("--backend: unknown backend 'carrier-pigeon' (installed: ")
+    assert problem.field is None and "outbox, smtp" in problem.message
+    from_setting = check_send_setup(
+        edition, csv(workdir), settings_with(DIGEST_BACKEND="carrier-pigeon"), None
+    )
+    assert fields(from_setting) == ["DIGEST_BACKEND"]
+    assert from_setting[0].path in (".env", "environment")
+    assert "'carrier-pigeon'" in from_setting[0].message and "smtp" in from_setting[0].message
 
 
 def test_the_backend_named_in_settings_is_checked_and_no_secret_is_shown(

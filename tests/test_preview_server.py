@@ -473,6 +473,40 @@ def test_cli_takes_the_next_port_says_so_and_stops_cleanly_on_ctrl_c(edition: Pa
     assert "Preview stopped." in rest and "Traceback" not in errors
 
 
+def test_cli_stops_cleanly_on_sigterm_as_on_ctrl_c(edition: Path) -> None:
+    # A service manager or `kill` sends SIGTERM: the preview must say it stopped and exit 0.
+    process = subprocess.Popen(
+        [*DIGEST, "preview", str(edition), "--port", "0", "--no-open"],
+        cwd=edition.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        url = ""
+        for line in process.stdout:
+            if "http://" in line:
+                url = line.split("at ", 1)[1].split()[0]
+                break
+        deadline = time.monotonic() + 10
+        while True:  # serving: uvicorn's own signal handlers are in place
+            try:
+                httpx.get(url + "api/state", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        rest, errors = process.communicate(timeout=8)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, (process.returncode, errors)
+    assert "Preview stopped." in rest and "Traceback" not in errors
+
+
 def test_cli_missing_edition_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
         [
@@ -488,3 +522,30 @@ def test_cli_missing_edition_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "nope.yaml: no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_each_warning_shows_once_in_the_checks_panel(tmp_path: Path) -> None:
+    # The renderer warns about a long subject and a missing preheader, and so do the panel's
+    # own checks: the curator must read each once, not twice.
+    from digest.preview.snapshot import Snapshot, render_snapshot
+
+    path = tmp_path / "2026-04.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            newsletter: Testletter
+            edition: April 2026
+            subject: "{"A subject far too long for any inbox " * 3}"
+            sections:
+              - title: Reading
+                items:
+                  - {{title: One, url: "https://example.org/one"}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    snapshot = render_snapshot(PreviewOptions(edition_path=path, settings=Settings()))
+    assert isinstance(snapshot, Snapshot)
+    assert len(snapshot.warnings) == 2  # the renderer's own (what `digest build` prints)
+    warned = [check.title for check in snapshot.checks if check.level == "warn"]
+    assert sorted(warned) == ["Preheader", "Subject length"]

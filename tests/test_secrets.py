@@ -25,7 +25,8 @@ from mailgun_server import MailgunServer
 from smtp_server import SMTPTestServer
 from werkzeug import Request, Response
 
-from digest.send.tokens import InvalidToken, make_token, verify_token
+from digest.settings import load_settings
+from digest.tokens import InvalidToken, make_token, verify_token
 
 EDITION = "content/2026-03.yaml"
 USERNAME = "curator"
@@ -186,3 +187,30 @@ def test_any_string_is_a_valid_token_or_invalid_token_never_a_crash(text: str) -
         pass
     else:
         pytest.fail(f"{text!r} verified without being signed")
+
+
+def test_settings_scrub_hides_every_secret_and_the_forms_credentials_travel_in() -> None:
+    configured = load_settings(
+        {
+            "DIGEST_SECRET": "signing-secret-1",
+            "SMTP_USERNAME": "mailer",
+            "SMTP_PASSWORD": "pw-9d8c7b",
+            "MAILGUN_API_KEY": "key-0a1b2c3d",
+        },
+        env_file=None,
+    )
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    echoed = [
+        "signing-secret-1",
+        "pw-9d8c7b",
+        "key-0a1b2c3d",
+        b64("pw-9d8c7b"),  # AUTH LOGIN
+        b64("\0mailer\0pw-9d8c7b"),  # AUTH PLAIN
+        b64("api:key-0a1b2c3d"),  # Mailgun's Basic auth header
+    ]
+    scrubbed = configured.scrub("server said: " + " | ".join(echoed))
+    assert scrubbed == "server said: " + " | ".join(["***"] * len(echoed))
+    assert load_settings({}, env_file=None).scrub("nothing secret") == "nothing secret"

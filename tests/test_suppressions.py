@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from digest.audience.suppressions import (
-    DATABASE_NAME,
     SuppressionError,
     SuppressionStore,
 )
 from digest.audience.sync import sync_from_mailgun
+from digest.ledger import DB_NAME
 from digest.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def test_an_unusable_state_dir_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_store_shares_the_ledger_file_in_wal_mode(tmp_path: Path) -> None:
     SuppressionStore(tmp_path).close()
-    db = sqlite3.connect(tmp_path / DATABASE_NAME)
+    db = sqlite3.connect(tmp_path / DB_NAME)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
@@ -183,7 +183,7 @@ def test_suppressions_survive_a_crash(tmp_path: Path) -> None:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
 
-    db = sqlite3.connect(state / DATABASE_NAME)
+    db = sqlite3.connect(state / DB_NAME)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -243,3 +243,18 @@ def test_sync_from_mailgun_pages_through_every_list(tmp_path: Path) -> None:
             assert (bounce.source, bounce.created_at) == ("mailgun", "2026-03-01T14:00:00Z")
             # A second sync finds nothing new.
             assert sync_from_mailgun(store, settings).added == 0
+
+
+def test_a_unicode_domain_matches_its_ascii_form_both_ways(store: SuppressionStore) -> None:
+    # The subscribers list stores user@bücher.de as user@xn--bcher-kva.de (IDNA).
+    store.add("User@Bücher.de", "manual", "cli")
+    assert store.contains("user@xn--bcher-kva.de")
+    assert store.filter(["user@xn--bcher-kva.de", "other@xn--bcher-kva.de"]) == {
+        "user@xn--bcher-kva.de"
+    }
+    store.add("eve@xn--mller-kva.de", "bounced", "dsn")
+    assert store.contains("Eve@Müller.de")
+    item = store.get("user@xn--bcher-kva.de")
+    assert item is not None and item.address == "User@Bücher.de"  # shown as typed
+    assert store.remove("user@BÜCHER.de") is True
+    assert store.count() == 1

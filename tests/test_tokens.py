@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from digest.send.tokens import InvalidToken, TokenClaims, fill_url, make_token, verify_token
+from digest.tokens import InvalidToken, TokenClaims, fill_url, make_token, verify_token
 
 SECRET = "token-test-secret-91c2"
 

@@ -15,8 +15,8 @@ import uvicorn
 
 from digest.audience.suppressions import SuppressionStore
 from digest.errors import ConfigError
-from digest.send.tokens import make_token
 from digest.settings import Settings, load_settings
+from digest.tokens import make_token
 from digest.unsubscribe_app import MAX_BODY_BYTES, _LazyApp, create_app, route_for
 
 SECRET = "test-secret-for-unsubscribe"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 import hashlib
 import io
 import re
@@ -24,8 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
+from digest.audience.addresses import normalise_address, why_invalid
 from digest.errors import Problem, SubscribersError
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
@@ -35,10 +33,6 @@ MAX_PROBLEM_LINES = 10
 # C0 and C1 control characters and the Unicode line separators: none belongs in a name or an
 # address, and each could split a header or a line somewhere downstream.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# RFC 5322 dot-atom: the only ASCII local parts email-validator accepts with its defaults.
-_DOT_ATOM_LOCAL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-)
 _QUOTED = re.compile(r'"[^"]*"')
 
 
@@ -110,7 +104,8 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
     """Yield each sendable subscriber once, in file order, filling ``report`` as it goes.
 
     Raises :class:`SubscribersError` when the file cannot be used at all: missing, not UTF-8,
-    no header, no ``email`` column, or no data row.
+    no header, no ``email`` column, no data row, or no row that is not invalid (raised once the
+    whole file is read: every sendable row has been yielded by then).
     """
     blocked = _blocked_addresses(path, report.path)
     seen: set[int] = set()
@@ -139,6 +134,13 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
         raise SubscribersError(
             [Problem(report.path, 1, None, "no subscriber row: the file holds only a header")]
         )
+    if report.invalid == report.rows:
+        # Not one row could be read: most likely the wrong file or a broken export, not a list
+        # whose every reader left (that one is fine, and sends nothing).
+        which = "its only row is" if report.rows == 1 else f"all {report.rows} rows are"
+        raise SubscribersError(
+            [Problem(report.path, None, None, f"no usable subscriber row: {which} invalid")]
+        )
 
 
 def _blocked_addresses(path: Path, shown_path: str) -> set[int]:
@@ -156,7 +158,7 @@ def _blocked_addresses(path: Path, shown_path: str) -> set[int]:
         # Not subscribed, or a row we could not understand (it may well have been an
         # unsubscribe): its address is never sent to.
         raw = values[columns.email] if columns.email < len(values) else ""
-        email = _normalise(raw.strip())
+        email = normalise_address(raw.strip())
         if email is not None:
             blocked.add(_digest(email))
     return blocked
@@ -319,9 +321,9 @@ def _parse_row(
     raw_email = cell(columns.email)
     if not raw_email:
         return Problem(shown_path, row.line, columns.email + 1, "no address", field="email")
-    email = _normalise(raw_email)
+    email = normalise_address(raw_email)
     if email is None:
-        reason = _why_invalid(raw_email)
+        reason = why_invalid(raw_email)
         return Problem(
             shown_path, row.line, columns.email + 1, f"{raw_email!r}: {reason}", field="email"
         )
@@ -350,44 +352,6 @@ def _column_name(columns: _Columns, index: int) -> str:
         if other_index == index:
             return name
     return f"column {index + 1}"
-
-
-def _normalise(address: str) -> str | None:
-    """The address as we store and send it, or None when email-validator refuses it.
-
-    Plain ASCII addresses take a fast path whose result equals email-validator's (the local part
-    is a dot-atom, the domain is validated once per domain and cached); everything else goes
-    through :func:`email_validator.validate_email` in full.
-    """
-    local, at, domain = address.rpartition("@")
-    if at and len(local) <= 64 and _DOT_ATOM_LOCAL.fullmatch(local):
-        ascii_domain = _ascii_domain(domain)
-        if ascii_domain is not None:
-            result = f"{local}@{ascii_domain}"
-            if len(result) <= 254:
-                return result
-    try:
-        checked = validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.ascii_email or checked.normalized
-
-
-@functools.lru_cache(maxsize=4096)
-def _ascii_domain(domain: str) -> str | None:
-    try:
-        checked = validate_email(f"postmaster@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.ascii_domain
-
-
-def _why_invalid(address: str) -> str:
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        return str(exc)
-    return "not a valid address"
 
 
 def _digest(email: str) -> int:

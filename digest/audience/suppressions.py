@@ -3,7 +3,8 @@
 It lives in ``<DIGEST_STATE_DIR>/digest.sqlite3``, the SQLite file the send ledger uses too, in
 tables of its own. Every write is one transaction (WAL journal, ``synchronous=FULL``), so a run
 killed mid-way loses nothing that was committed and leaves nothing half-written. Addresses are
-compared case-insensitively: each row is keyed by the lower-cased address.
+compared as the subscribers list reads them (an IDNA domain in its ASCII form) and
+case-insensitively: each row is keyed by :func:`address_key`.
 
     >>> with SuppressionStore(Path(".digest")) as store:  # doctest: +SKIP
     ...     store.add("Ada@Example.org", "unsubscribed", "one-click", slug="2026-03")
@@ -15,6 +16,7 @@ compared case-insensitively: each row is keyed by the lower-cased address.
 from __future__ import annotations
 
 import csv
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,9 +27,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TextIO
 
+from digest.audience.addresses import normalise_address
 from digest.errors import DigestError
+from digest.ledger import DB_NAME
 
-DATABASE_NAME = "digest.sqlite3"
 REASONS = ("unsubscribed", "bounced", "complained", "manual")
 # The subscribers CSV (contract §2) knows only these statuses; `manual` merges back as unsubscribed.
 CSV_STATUS_OF_REASON = {
@@ -39,6 +42,7 @@ CSV_STATUS_OF_REASON = {
 EXPORT_COLUMNS = ("email", "status", "reason", "source", "created_at")
 
 _MAX_ADDRESS_LENGTH = 320  # RFC 3696 erratum: 64 + 1 + 255
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _CHUNK = 500  # bound variables per IN query; far below SQLite's limit, still few round trips
 _BUSY_TIMEOUT_MS = 30_000  # the ledger writes to the same file during a send
 
@@ -103,10 +107,20 @@ def normalize_address(address: str) -> str:
         or not local
         or not domain
         or len(cleaned) > _MAX_ADDRESS_LENGTH
-        or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in cleaned)
+        or _SPACE_OR_CONTROL.search(cleaned)
     ):
         raise SuppressionError(f"not an email address: {address!r}")
     return cleaned
+
+
+def address_key(address: str) -> str:
+    """What an address is looked up by: the subscribers list's normal form (one function for
+    both, :func:`~digest.audience.addresses.normalise_address`, so ``user@bücher.de`` typed here
+    finds ``user@xn--bcher-kva.de`` read from the CSV), lower-cased. An address email-validator
+    refuses but that looks like one (a provider may report such) keys as written: no subscriber
+    can have it, yet the record is kept. Raises SuppressionError for what is no address."""
+    cleaned = normalize_address(address)
+    return (normalise_address(cleaned) or cleaned).lower()
 
 
 def utc_timestamp(moment: datetime | str | None = None) -> str:
@@ -144,7 +158,7 @@ class SuppressionStore:
     """
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / DATABASE_NAME
+        self.path = Path(state_dir) / DB_NAME
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we open every transaction ourselves with BEGIN IMMEDIATE, so a
@@ -226,7 +240,7 @@ class SuppressionStore:
         transaction; return how many were new. Nothing is written if any entry is invalid."""
         rows = [
             (
-                normalize_address(address).lower(),
+                address_key(address),
                 normalize_address(address),
                 _check_reason(reason),
                 source,
@@ -253,7 +267,7 @@ class SuppressionStore:
 
     def remove(self, address: str) -> bool:
         """Take ``address`` off the list (it may be mailed again); True if it was there."""
-        key = normalize_address(address).lower()
+        key = address_key(address)
         with self._transaction() as db:
             try:
                 cursor = db.execute("DELETE FROM suppressions WHERE address_lower = ?", (key,))
@@ -262,22 +276,27 @@ class SuppressionStore:
         return cursor.rowcount == 1
 
     def get(self, address: str) -> Suppression | None:
-        key = normalize_address(address).lower()
+        key = address_key(address)
         rows = self._query(f"SELECT {_COLUMNS} FROM suppressions WHERE address_lower = ?", (key,))
         return _suppression(rows[0]) if rows else None
 
     def contains(self, address: str) -> bool:
         try:
-            key = normalize_address(address).lower()
+            key = address_key(address)
         except SuppressionError:
             return False
         return bool(self._query("SELECT 1 FROM suppressions WHERE address_lower = ?", (key,)))
 
     def filter(self, addresses: Iterable[str]) -> set[str]:
-        """The suppressed ones among ``addresses``, lower-cased (chunked IN queries)."""
-        wanted = {a.strip().lower() for a in addresses}
-        wanted.discard("")
-        keys = list(wanted)
+        """The suppressed ones among ``addresses``, lower-cased as given (chunked IN queries)."""
+        given_by_key: dict[str, set[str]] = {}
+        for address in addresses:
+            try:
+                key = address_key(address)
+            except SuppressionError:
+                continue  # not an address: it cannot be on the list
+            given_by_key.setdefault(key, set()).add(address.strip().lower())
+        keys = list(given_by_key)
         found: set[str] = set()
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
@@ -285,7 +304,8 @@ class SuppressionStore:
             rows = self._query(
                 f"SELECT address_lower FROM suppressions WHERE address_lower IN ({marks})", chunk
             )
-            found.update(str(row[0]) for row in rows)
+            for (key,) in rows:
+                found |= given_by_key[str(key)]
         return found
 
     def iter(self, reason: str | None = None) -> Iterator[Suppression]:
@@ -354,8 +374,8 @@ class SuppressionStore:
         count. Returns ``(new suppressions, soft bounces counted)``, or None when a report of
         this id was already imported (re-importing a mailbox counts nothing twice)."""
         now = utc_timestamp()
-        hard_rows = [(normalize_address(a), status) for a, status in hard]
-        soft_rows = [(normalize_address(a), status) for a, status in soft]
+        hard_rows = [(normalize_address(a), address_key(a), status) for a, status in hard]
+        soft_rows = [(normalize_address(a), address_key(a), status) for a, status in soft]
         with self._transaction() as db:
             try:
                 cursor = db.execute(
@@ -365,28 +385,28 @@ class SuppressionStore:
                 if cursor.rowcount == 0:
                     return None
                 added = 0
-                for address, status in hard_rows:
+                for address, key, status in hard_rows:
                     cursor = db.execute(
                         "INSERT OR IGNORE INTO suppressions"
                         " (address_lower, address, reason, source, created_at, slug, note)"
                         " VALUES (?, ?, 'bounced', ?, ?, NULL, ?)",
-                        (address.lower(), address, source, now, status and f"status {status}"),
+                        (key, address, source, now, status and f"status {status}"),
                     )
                     added += cursor.rowcount
-                for address, status in soft_rows:
+                for address, key, status in soft_rows:
                     db.execute(
                         "INSERT INTO soft_bounces (address_lower, address, count, last_status,"
                         " last_at) VALUES (?, ?, 1, ?, ?) ON CONFLICT (address_lower) DO UPDATE"
                         " SET count = count + 1, last_status = excluded.last_status,"
                         " last_at = excluded.last_at",
-                        (address.lower(), address, status, now),
+                        (key, address, status, now),
                     )
             except sqlite3.Error as exc:
                 raise SuppressionError(f"cannot write to {self.path}: {exc}") from exc
         return added, len(soft_rows)
 
     def soft_bounce_count(self, address: str) -> int:
-        key = normalize_address(address).lower()
+        key = address_key(address)
         rows = self._query("SELECT count FROM soft_bounces WHERE address_lower = ?", (key,))
         return int(rows[0][0]) if rows else 0
 

@@ -15,7 +15,6 @@ per-recipient variable for subject and headers) whatever the renderer already di
 
 from __future__ import annotations
 
-import base64
 import html as html_module
 import json
 import re
@@ -79,15 +78,9 @@ _BUILTIN_SLOTS = ("email", "name", "unsubscribe_url")
 # -- helpers shared by sending and fetching ----------------------------------------------------
 
 
-def _scrub(text: str, settings: Settings) -> str:
-    """``text`` without any secret (nor the Basic auth form of the API key), cut to a sane size."""
-    hidden = list(settings.secrets())
-    if settings.mailgun_api_key is not None:
-        key = settings.mailgun_api_key.get_secret_value()
-        if key:
-            hidden.append(base64.b64encode(f"api:{key}".encode()).decode("ascii"))
-    for secret in sorted(hidden, key=len, reverse=True):
-        text = text.replace(secret, "***")
+def _shown(text: str, settings: Settings) -> str:
+    """A server's text as we may show it: no secret (:meth:`Settings.scrub`), cut to a sane size."""
+    text = settings.scrub(text)
     if len(text) > _MAX_ERROR_CHARS:
         text = text[:_MAX_ERROR_CHARS] + "…"
     return text
@@ -504,7 +497,7 @@ class MailgunBackend(Backend):
                 transient=True,
             ) from None
         except httpx.HTTPError as exc:
-            detail = self._scrub(str(exc)) or type(exc).__name__
+            detail = self._shown(str(exc)) or type(exc).__name__
             raise BackendError(f"cannot reach Mailgun: {detail}", transient=True) from None
         return self._results(response, messages)
 
@@ -518,7 +511,7 @@ class MailgunBackend(Backend):
                 DeliveryResult(m.address, DeliveryStatus.SENT, provider_id=provider_id)
                 for m in messages
             ]
-        message = self._scrub(_mailgun_message(response))
+        message = self._shown(_mailgun_message(response))
         if status in _RATE_LIMIT_STATUSES:
             wait = _retry_after_seconds(response, message)
             error = f"Mailgun rate limit ({status}): {message}"
@@ -553,8 +546,8 @@ class MailgunBackend(Backend):
         provider_id = data.get("id") if isinstance(data, dict) else None
         return provider_id if isinstance(provider_id, str) else None
 
-    def _scrub(self, text: str) -> str:
-        return _scrub(text, self.settings)
+    def _shown(self, text: str) -> str:
+        return _shown(text, self.settings)
 
 
 # -- suppressions ------------------------------------------------------------------------------
@@ -639,7 +632,7 @@ def _get_page(
         except httpx.TimeoutException:
             problem = BackendError(f"{what}: no answer in time", transient=True)
         except httpx.HTTPError as exc:
-            detail = _scrub(str(exc), settings) or type(exc).__name__
+            detail = _shown(str(exc), settings) or type(exc).__name__
             problem = BackendError(f"cannot reach Mailgun ({endpoint}): {detail}", transient=True)
         else:
             status = response.status_code
@@ -654,10 +647,10 @@ def _get_page(
                     f"{what}: unreadable answer",
                     transient=True,
                     status=status,
-                    response=_scrub(response.text, settings),
+                    response=_shown(response.text, settings),
                 )
             else:
-                message = _scrub(_mailgun_message(response), settings)
+                message = _shown(_mailgun_message(response), settings)
                 if status == 401:
                     raise ConfigError(
                         f"Mailgun rejected the API key (401) while reading {endpoint}",

@@ -12,7 +12,6 @@ an unreachable or silent server -> ``BackendError(transient=True)`` for the engi
 
 from __future__ import annotations
 
-import base64
 import re
 import ssl
 from collections.abc import Sequence
@@ -34,14 +33,6 @@ DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # "250 2.0.0 Ok: queued as 4Fq1x2" (Postfix), "250 OK id=1abc-0002" (Exim), "250 Ok <id>".
 _QUEUE_ID = re.compile(r"(?:queued as|id=)\s*<?([^\s>]+)>?", re.IGNORECASE)
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    """The text with every secret value replaced, so a server echoing one cannot leak it."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
 
 
 def _reason(exc: BaseException) -> str:
@@ -141,18 +132,8 @@ class SMTPBackend(Backend):
     # -- internals --------------------------------------------------------------------------
 
     def _error(self, text: str) -> str:
-        return _scrub(text, self._hidden())
-
-    def _hidden(self) -> list[str]:
-        """Every secret, and the password as AUTH LOGIN and AUTH PLAIN send it (base64): a
-        server echoing the credentials it was given must not leak them in either form."""
-        hidden = list(self.settings.secrets())
-        password = self.settings.smtp_password
-        if password is not None and password.get_secret_value():
-            user, secret = self.settings.smtp_username or "", password.get_secret_value()
-            for form in (secret, f"\0{user}\0{secret}"):
-                hidden.append(base64.b64encode(form.encode()).decode("ascii"))
-        return sorted(hidden, key=len, reverse=True)
+        # A server echoing the credentials it was given (even base64) must not leak them.
+        return self.settings.scrub(text)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self.settings

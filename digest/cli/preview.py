@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import time
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -32,6 +35,21 @@ def _report(outcome: Snapshot | RenderFailure) -> None:
         err.print(f"  {line}", markup=False)
 
 
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager) stops the preview as Ctrl-C does.
+
+    uvicorn catches both, shuts down, then raises the caught signal again for the handler that
+    was there before it: for SIGTERM the default one, which would kill the process before it
+    says it stopped. With Python's Ctrl-C handler in its place, it ends as a KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @cli.command()
 @click.argument("edition_path", metavar="EDITION", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -56,7 +74,7 @@ def preview(
     """Serve a live preview of EDITION and open it in the browser.
 
     Every save of the edition or of a template in email_templates/ shows at once; a broken save
-    shows its problems over the last good render. Ctrl-C stops.
+    shows its problems over the last good render. Ctrl-C (or SIGTERM) stops.
 
     \b
     Example:
@@ -84,9 +102,10 @@ def preview(
         # The socket already listens, so the browser's first request waits for the server.
         webbrowser.open(url)
     try:
-        server.run(sockets=[sock])
+        with _sigterm_as_ctrl_c():
+            server.run(sockets=[sock])
     except KeyboardInterrupt:
-        # uvicorn has already shut down cleanly and re-raises the Ctrl-C it caught.
+        # uvicorn has already shut down cleanly and re-raises the Ctrl-C (or SIGTERM) it caught.
         pass
     finally:
         sock.close()

@@ -26,9 +26,10 @@ from rich.progress import (
 )
 
 from digest.cli import cli
+from digest.cli.options import backend_option
 from digest.cli.output import err, out, print_problems
 from digest.cli.send_due import LOG_FORMATS, duration_option, run_send
-from digest.errors import ConfigError, SendStopped
+from digest.errors import ConfigError, SendStopped, SubscribersError
 from digest.send.campaign import (
     SKIP_FAILED_BEFORE,
     Campaign,
@@ -68,7 +69,12 @@ class SendRequest:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The subscribers list (contract §2); only `subscribed` rows are sent to.",
 )
-@click.option("--backend", metavar="smtp|mailgun|outbox", help="Default: DIGEST_BACKEND.")
+@click.option(
+    "--backend",
+    metavar="smtp|mailgun|outbox",
+    callback=backend_option,
+    help="Default: DIGEST_BACKEND.",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -192,11 +198,13 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
 
     edition = load_edition(edition_path)
     is_test = request.test_address is not None
-    backend_name = "outbox" if request.dry_run else (request.backend or settings.backend)
+    chosen_backend = "outbox" if request.dry_run else request.backend
+    backend_name = chosen_backend or settings.backend
     # check_send_setup's checks, but the CSV's row problems do not stop a send (contract §2):
-    # they are counted, summarised and skipped while the list is read below.
+    # they are counted, summarised and skipped while the list is read below. None: the backend
+    # comes from DIGEST_BACKEND, so a wrong name is reported as that setting's.
     problems = settings_problems(edition, settings, test=is_test)
-    problems += backend_problems(settings, backend_name)
+    problems += backend_problems(settings, chosen_backend)
     errors = [p for p in problems if p.severity != "warning"]
     print_problems(problems)
     if errors:
@@ -238,13 +246,19 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
             total = 1
         else:
             report = SubscriberReport(path=str(request.subscribers))
-            plan = plan_campaign(
-                read_subscribers(request.subscribers, report),
-                slug=edition.slug,
-                ledger=ledger,
-                suppressions=suppressions,
-                options=request.options,
-            )
+            try:
+                plan = plan_campaign(
+                    read_subscribers(request.subscribers, report),
+                    slug=edition.slug,
+                    ledger=ledger,
+                    suppressions=suppressions,
+                    options=request.options,
+                )
+            except SubscribersError:
+                if report.rows:  # every row was refused: show why, before the error itself
+                    for line in report.summary_lines():
+                        err.print(line, markup=False)
+                raise
             for line in report.summary_lines():
                 err.print(line, markup=False)
             total = plan.to_send
@@ -299,9 +313,10 @@ def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str
 def _existing_suppressions(settings: Settings) -> SuppressionStore | None:
     """The suppression store when there is one: a dry run leaves out the same addresses a real
     send would, but never creates the state folder."""
-    from digest.audience.suppressions import DATABASE_NAME, SuppressionStore
+    from digest.audience.suppressions import SuppressionStore
+    from digest.ledger import DB_NAME
 
-    if (settings.state_dir / DATABASE_NAME).is_file():
+    if (settings.state_dir / DB_NAME).is_file():
         return SuppressionStore(settings.state_dir)
     return None
 

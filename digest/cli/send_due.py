@@ -16,7 +16,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,11 +46,11 @@ class EventLog:
     Every string is scrubbed of the secrets in force before it is written.
     """
 
-    def __init__(self, log_format: str = "text", secrets: Sequence[str] = ()) -> None:
+    def __init__(self, log_format: str = "text", settings: Settings | None = None) -> None:
         if log_format not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
         self.json = log_format == "json"
-        self.secrets = [s for s in secrets if s]
+        self.settings = settings  # set once loaded: its secrets are scrubbed from every line
 
     def event(
         self,
@@ -116,9 +116,7 @@ class EventLog:
                 console.file = previous  # type: ignore[assignment]  # None: back to sys.std*
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[secret]")
-        return text
+        return self.settings.scrub(text) if self.settings is not None else text
 
 
 class _EventWriter(io.TextIOBase):
@@ -187,7 +185,7 @@ def run_send(
         settings = load_settings()
     except DigestError as exc:
         return log.failure(exc)
-    log.secrets = settings.secrets()
+    log.settings = settings
     if not due:
         slug = _slug_of(edition_path)
         return _send_logged(edition_path, slug, request, settings, send_one, log, due=False)

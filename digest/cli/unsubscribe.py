@@ -11,8 +11,8 @@ from digest.audience.suppressions import SuppressionStore
 from digest.cli import cli
 from digest.cli.output import out
 from digest.errors import ConfigError
-from digest.send.tokens import verify_token
 from digest.settings import Settings, load_settings
+from digest.tokens import verify_token
 
 # make_token()'s shape: base64url payload, a dot, base64url MAC.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")

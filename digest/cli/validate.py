@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from digest.cli import cli
+from digest.cli.options import backend_option
 from digest.cli.output import err, out, print_problems
 from digest.edition.load import load_edition
 from digest.edition.model import Edition
@@ -22,6 +23,7 @@ from digest.edition.model import Edition
 @click.option(
     "--backend",
     metavar="NAME",
+    callback=backend_option,
     help="The backend whose settings to check with --subscribers (default: DIGEST_BACKEND).",
 )
 def validate(edition_path: str, subscribers_path: str | None, backend: str | None) -> int:
@@ -49,7 +51,8 @@ def _check_send_setup(edition: Edition, subscribers_path: str, backend: str | No
     from pathlib import Path
 
     from digest.audience.subscribers import SubscriberReport
-    from digest.audience.suppressions import DATABASE_NAME, SuppressionStore
+    from digest.audience.suppressions import SuppressionStore
+    from digest.ledger import DB_NAME
     from digest.send.preflight import check_send_setup
     from digest.settings import load_settings
 
@@ -57,9 +60,7 @@ def _check_send_setup(edition: Edition, subscribers_path: str, backend: str | No
     report = SubscriberReport(path=subscribers_path)
     # Suppressed addresses are left out of every send: count them, but create no state folder.
     store = (
-        SuppressionStore(settings.state_dir)
-        if (settings.state_dir / DATABASE_NAME).is_file()
-        else None
+        SuppressionStore(settings.state_dir) if (settings.state_dir / DB_NAME).is_file() else None
     )
     try:
         problems = check_send_setup(

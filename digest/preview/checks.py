@@ -11,15 +11,19 @@ from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from typing import Any, Literal
 
+from digest.render.email import GMAIL_CLIP_WARNING_BYTES, SUBJECT_WARNING_CHARS
+
 # Gmail clips messages whose HTML is larger than about 102 KB behind a "[Message clipped]" link,
 # which also hides the unsubscribe link at the bottom.
 GMAIL_CLIP_BYTES = 102 * 1024
-SIZE_WARN_BYTES = 90 * 1024
+SIZE_WARN_BYTES = GMAIL_CLIP_WARNING_BYTES  # the same threshold as `digest build`'s warning
 # RFC 5322 recommends header lines of at most 78 characters; most inboxes cut subjects near there.
-SUBJECT_MAX_CHARS = 78
+SUBJECT_MAX_CHARS = SUBJECT_WARNING_CHARS
 # Inboxes show roughly 40-140 characters of preheader, depending on client and width.
 PREHEADER_MIN_CHARS = 40
 PREHEADER_MAX_CHARS = 140
+# Topics of the renderer's warnings (RenderWarning.topic) that a check below covers already.
+_CHECKED_TOPICS = frozenset({"size", "subject", "preheader"})
 
 Level = Literal["ok", "info", "warn", "error"]
 
@@ -170,5 +174,11 @@ def run_checks(
         image_check(scanner.images),
         dark_mode_check(dark_rules),
     ]
-    checks.extend(Check("warn", "Render warning", warning) for warning in warnings)
+    # The size, subject and preheader checks above say what the renderer's warnings on those
+    # topics say (with more detail): show the renderer's other warnings only.
+    checks.extend(
+        Check("warn", "Render warning", warning)
+        for warning in warnings
+        if getattr(warning, "topic", None) not in _CHECKED_TOPICS
+    )
     return checks

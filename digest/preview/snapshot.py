@@ -23,9 +23,7 @@ from digest.render.sample import sample_values
 from digest.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-    from digest.audience.subscribers import Subscriber, SubscriberReport
+    from digest.audience.subscribers import Subscriber
 
 
 @dataclass(frozen=True)
@@ -85,23 +83,13 @@ class RenderFailure:
         return [{"text": line} for line in self.lines]
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "********")
-    return text
-
-
 def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, str], list[Check]]:
     """Sample values, personalised with the first subscribed row of --subscribers if given."""
     values = dict(sample_values(options.settings, slug))
     if options.subscribers is None:
         return values, []
     try:
-        from digest.audience.subscribers import SubscriberReport, read_subscribers
-    except ImportError:  # the audience part is not installed in this build
-        return values, [Check("warn", "Subscribers", "cannot read CSV here; sample used")]
-    try:
-        first = _first_subscriber(options.subscribers, read_subscribers, SubscriberReport)
+        first = _first_subscriber(options.subscribers)
     except (DigestError, OSError) as exc:
         return values, [Check("warn", "Subscribers", f"{exc}; a sample subscriber is shown")]
     if first is None:
@@ -118,19 +106,18 @@ def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, st
 _first_row_cache: dict[Path, tuple[tuple[int, int], Subscriber | None]] = {}
 
 
-def _first_subscriber(
-    path: Path,
-    read: Callable[[Path, SubscriberReport], Iterator[Subscriber]],
-    report_type: type[SubscriberReport],
-) -> Subscriber | None:
+def _first_subscriber(path: Path) -> Subscriber | None:
+    # Imported here: only a preview given --subscribers reads a list.
+    from digest.audience.subscribers import SubscriberReport, read_subscribers
+
     stat = path.stat()
     key = (stat.st_mtime_ns, stat.st_size)
     cached = _first_row_cache.get(path)
     if cached is not None and cached[0] == key:
         return cached[1]
-    rows = read(path, report_type(path=str(path)))
+    rows = read_subscribers(path, SubscriberReport(path=str(path)))
     first = next(rows, None)
-    close = getattr(rows, "close", None)
+    close = getattr(rows, "close", None)  # a generator: stop reading the rest of the file
     if close is not None:
         close()
     _first_row_cache.clear()
@@ -140,7 +127,7 @@ def _first_subscriber(
 
 def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
     """Load, render and fill the edition; every failure comes back as a RenderFailure."""
-    secrets = options.settings.secrets()
+    scrub = options.settings.scrub
     started = time.perf_counter()
     try:
         edition = load_edition(options.edition_path)
@@ -155,20 +142,20 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
     except ProblemsError as exc:
         problems: tuple[dict[str, Any], ...] = tuple(
             {
-                "text": _scrub(str(p), secrets),
+                "text": scrub(str(p)),
                 "path": p.path,
                 "line": p.line,
                 "col": p.col,
                 "field": p.field,
-                "message": _scrub(p.message, secrets),
+                "message": scrub(p.message),
             }
             for p in exc.problems
         )
         return RenderFailure(tuple(str(p["text"]) for p in problems), problems)
     except DigestError as exc:
-        return RenderFailure((_scrub(str(exc), secrets),))
+        return RenderFailure((scrub(str(exc)),))
     except Exception as exc:  # a bug in a template or renderer must not stop the preview
-        return RenderFailure((_scrub(f"{type(exc).__name__}: {exc}", secrets),))
+        return RenderFailure((scrub(f"{type(exc).__name__}: {exc}"),))
     dark_rules = count_dark_rules(html)
     checks = run_checks(
         html=html,

@@ -45,6 +45,18 @@ _DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
 cssutils.log.setLevel(logging.CRITICAL)  # it logs every vendor property (mso-*) it does not know
 
 
+class RenderWarning(str):
+    """A warning's text, tagged with what it is about (``size``, ``subject`` or ``preheader``),
+    so a viewer that checks the same thing itself (the preview's checks panel) shows it once."""
+
+    topic: str
+
+    def __new__(cls, text: str, topic: str) -> RenderWarning:
+        warning = super().__new__(cls, text)
+        warning.topic = topic
+        return warning
+
+
 @dataclass(frozen=True)
 class RenderedEdition:
     """An edition rendered once; ``html`` and ``text`` are filled per recipient."""
@@ -287,25 +299,38 @@ def _tidy_text(text: str) -> str:
     return "\n".join(tidy).strip("\n") + "\n"
 
 
-def _warnings(edition: Edition, html_bytes: int) -> list[str]:
-    warnings: list[str] = []
+def _warnings(edition: Edition, html_bytes: int) -> list[RenderWarning]:
+    warnings: list[RenderWarning] = []
     if html_bytes > GMAIL_CLIP_WARNING_BYTES:
         warnings.append(
-            f"the HTML is {html_bytes / 1024:.0f} KB: Gmail clips messages over ~102 KB "
-            "(and hides the unsubscribe link with the rest); shorten the edition"
+            RenderWarning(
+                f"the HTML is {html_bytes / 1024:.0f} KB: Gmail clips messages over ~102 KB "
+                "(and hides the unsubscribe link with the rest); shorten the edition",
+                "size",
+            )
         )
     if len(edition.subject) > SUBJECT_WARNING_CHARS:
         warnings.append(
-            f"the subject is {len(edition.subject)} characters; inboxes cut it near "
-            f"{SUBJECT_WARNING_CHARS}"
+            RenderWarning(
+                f"the subject is {len(edition.subject)} characters; inboxes cut it near "
+                f"{SUBJECT_WARNING_CHARS}",
+                "subject",
+            )
         )
     if not edition.preheader:
-        warnings.append("no preheader: inboxes will preview the first words of the email instead")
+        warnings.append(
+            RenderWarning(
+                "no preheader: inboxes will preview the first words of the email instead",
+                "preheader",
+            )
+        )
     return warnings
 
 
 __all__ = [
     "GMAIL_CLIP_WARNING_BYTES",
+    "SUBJECT_WARNING_CHARS",
+    "RenderWarning",
     "RenderedEdition",
     "default_templates_dir",
     "markdown_html",

@@ -8,8 +8,8 @@ harmless https placeholder.
 
 from __future__ import annotations
 
-from digest.send.tokens import fill_url, make_token
 from digest.settings import Settings
+from digest.tokens import fill_url, make_token
 
 SAMPLE_EMAIL = "reader@example.org"
 SAMPLE_NAME = "Sample Reader"

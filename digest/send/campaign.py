@@ -38,10 +38,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from digest.backends.base import Backend, CampaignInfo, DeliveryStatus, OutgoingMessage
+from digest.batching import batched
 from digest.errors import BackendError, ConfigError, DigestError, SendStopped
 
 if TYPE_CHECKING:
@@ -171,12 +171,6 @@ def backoff_delay(attempt: int, options: SendOptions, retry_after: float | None 
     return delay
 
 
-def _chunks(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 def filter_recipients(
     chunk: Sequence[Subscriber],
     *,
@@ -223,7 +217,7 @@ def plan_campaign(
     """Count who a run would send to; reads, never writes."""
     skipped: Counter[str] = Counter()
     to_send = 0
-    for chunk in _chunks(recipients, options.chunk_size):
+    for chunk in batched(recipients, options.chunk_size):
         to_send += len(
             filter_recipients(
                 chunk,
@@ -365,7 +359,7 @@ class Campaign:
         limit = self.options.limit
         batch_size = max(self.backend.batch_size, 1)
         # A chunk smaller than the backend's batch would cut Mailgun's 1,000 down to 500.
-        chunks = _chunks(self.recipients, max(self.options.chunk_size, batch_size))
+        chunks = batched(self.recipients, max(self.options.chunk_size, batch_size))
         try:
             while not self._stop.is_set():
                 # Reading and validating CSV rows is CPU work; a thread keeps workers sending.

@@ -37,8 +37,8 @@ from email_validator import EmailNotValidError, validate_email
 from digest.audience.subscribers import Subscriber
 from digest.backends.base import CampaignInfo, Fillable, OutgoingMessage
 from digest.errors import ConfigError, DigestError
-from digest.send.tokens import fill_url, make_token
 from digest.settings import Settings
+from digest.tokens import fill_url, make_token
 
 CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
@@ -46,6 +46,8 @@ _SOFT_BREAK = b"=\r\n"
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00]")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
+# The same, with the non-ASCII letters RFC 6532 allows in an atom (for Unicode header text).
+_DISPLAY_WORDS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ \u00a0-\U0010ffff-]+")
 _PROOF_TOKEN = "proof-copy"
 _MAX_LINE = 998
 
@@ -119,7 +121,9 @@ class MessageFactory:
         self._unsubscribe_mailto = settings.unsubscribe_mailto
         self._domain = sender.domain
 
-        list_id = f"{edition.newsletter} <{list_id_namespace(edition.newsletter, sender.domain)}>"
+        list_id = _display_mailbox(
+            edition.newsletter, list_id_namespace(edition.newsletter, sender.domain)
+        )
         # Human-readable forms (Unicode, quoted where needed) for backends that take them as is.
         from_display = str(Address(display_name=sender.name, addr_spec=sender.address))
         reply_display = (
@@ -294,6 +298,15 @@ def list_id_namespace(newsletter: str, domain: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", newsletter).encode("ascii", "ignore").decode()
     label = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:63].strip("-")
     return f"{label or 'newsletter'}.{domain}"
+
+
+def _display_mailbox(name: str, address: str) -> str:
+    """``name <address>`` for a backend that takes a header as Unicode text (Mailgun's ``h:``
+    fields): the name as is when it is words only, else a quoted string, so a newsletter named
+    ``Clip "the" <best>`` cannot make a malformed List-Id."""
+    if _DISPLAY_WORDS.fullmatch(name) and "=?" not in name:
+        return f"{name} <{address}>"
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + f'" <{address}>'
 
 
 def _mailbox(setting: str, value: str, *, default_name: str) -> _Mailbox:

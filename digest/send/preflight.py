@@ -8,7 +8,6 @@ when the setting is a secret.
 from __future__ import annotations
 
 from email.utils import getaddresses
-from itertools import islice
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
@@ -16,10 +15,11 @@ from email_validator import EmailNotValidError, validate_email
 from digest.audience.subscribers import SubscriberReport, read_subscribers
 from digest.audience.suppressions import SuppressionStore
 from digest.backends.base import load_backend
+from digest.batching import batched
 from digest.edition.model import Edition
 from digest.errors import ConfigError, Problem, SubscribersError
-from digest.send.tokens import fill_url, make_token
 from digest.settings import Settings
+from digest.tokens import fill_url, make_token
 
 _SUPPRESSION_CHUNK = 500  # addresses looked up in the suppression store per query
 
@@ -56,7 +56,7 @@ def subscriber_problems(
     report = report if report is not None else SubscriberReport(path=str(subscribers))
     try:
         rows = read_subscribers(subscribers, report)
-        while chunk := list(islice(rows, _SUPPRESSION_CHUNK)):
+        for chunk in batched(rows, _SUPPRESSION_CHUNK):
             if suppressions is not None:
                 report.suppressed += len(suppressions.filter(s.email for s in chunk))
     except SubscribersError as exc:
@@ -103,18 +103,23 @@ def settings_problems(edition: Edition, settings: Settings, *, test: bool = Fals
 
 
 def backend_problems(settings: Settings, backend: str | None) -> list[Problem]:
-    """The chosen backend exists and has the settings it needs (contacts nothing)."""
+    """The chosen backend exists and has the settings it needs (contacts nothing).
+
+    ``backend`` is the name the command line gave (``--backend``), or None for DIGEST_BACKEND;
+    an unknown name is reported where it came from."""
     where = settings_source()
     name = backend or settings.backend
     try:
         backend_class = load_backend(name)
     except ConfigError as exc:
-        message = _scrub(str(exc), settings)
+        message = settings.scrub(str(exc))
+        if backend is not None:
+            return [Problem(path="--backend", line=None, col=None, message=message)]
         return [Problem(path=where, line=None, col=None, message=message, field="DIGEST_BACKEND")]
     try:
         backend_class.check_settings(settings)
     except ConfigError as exc:
-        message = f"{name} backend: {_scrub(str(exc), settings)}"
+        message = f"{name} backend: {settings.scrub(str(exc))}"
         return [Problem(path=where, line=None, col=None, message=message)]
     return []
 
@@ -135,10 +140,3 @@ def _address_problem(value: str, *, ascii_only: bool = False) -> str | None:
     if ascii_only and checked.ascii_email is None:
         return f"the sender's address must be ASCII, not {found[0][1]!r}"
     return None
-
-
-def _scrub(text: str, settings: Settings) -> str:
-    """A backend's message with any secret value masked, in case one quoted a setting."""
-    for secret in settings.secrets():
-        text = text.replace(secret, "**********")
-    return text

@@ -1,0 +1,58 @@
+"""One normal form for an email address, shared by the subscribers list and the suppression
+store, so an address typed in either place finds its twin in the other.
+
+The form is email-validator's: the domain lower-cased and in its ASCII (IDNA) form whenever the
+local part is ASCII (``user@bücher.de`` -> ``user@xn--bcher-kva.de``), the whole address in its
+Unicode form otherwise (SMTPUTF8). Callers compare the result case-insensitively.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+# RFC 5322 dot-atom: the only ASCII local parts email-validator accepts with its defaults.
+_DOT_ATOM_LOCAL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+)
+
+
+def normalise_address(address: str) -> str | None:
+    """The address as we store and send it, or None when email-validator refuses it.
+
+    Plain ASCII addresses take a fast path whose result equals email-validator's (the local part
+    is a dot-atom, the domain is validated once per domain and cached): a list of a million rows
+    is normalised in seconds. Everything else goes through :func:`validate_email` in full.
+    """
+    local, at, domain = address.rpartition("@")
+    if at and len(local) <= 64 and _DOT_ATOM_LOCAL.fullmatch(local):
+        ascii_domain = _ascii_domain(domain)
+        if ascii_domain is not None:
+            result = f"{local}@{ascii_domain}"
+            if len(result) <= 254:
+                return result
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.ascii_email or checked.normalized
+
+
+def why_invalid(address: str) -> str:
+    """email-validator's reason for refusing ``address``."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return "not a valid address"
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str | None:
+    try:
+        checked = validate_email(f"postmaster@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.ascii_domain
