@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from digest.errors import ConfigError
 
 SECURITY_MODES = ("tls", "starttls", "none")
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"0", "false", "no", "off"})
 DEFAULT_MAILGUN_API_URL = "https://api.mailgun.net/v3"
 
 
@@ -46,6 +48,8 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout: float = 30.0
+    # Opt-in only: log in over SMTP_SECURITY=none to a host that is not local (a trusted LAN relay).
+    smtp_allow_insecure_login: bool = False
 
     mailgun_api_key: SecretStr | None = None
     mailgun_domain: str | None = None
@@ -105,6 +109,7 @@ _ENV_TO_ATTR = {
     "SMTP_USERNAME": "smtp_username",
     "SMTP_PASSWORD": "smtp_password",
     "SMTP_TIMEOUT": "smtp_timeout",
+    "SMTP_ALLOW_INSECURE_LOGIN": "smtp_allow_insecure_login",
     "MAILGUN_API_KEY": "mailgun_api_key",
     "MAILGUN_DOMAIN": "mailgun_domain",
     "MAILGUN_API_URL": "mailgun_api_url",
@@ -154,6 +159,10 @@ def load_settings(
                 raise ValueError
         except ValueError:
             problems.append(f"SMTP_TIMEOUT must be a positive number of seconds, not {raw!r}")
+    insecure_login = (get("SMTP_ALLOW_INSECURE_LOGIN") or "no").lower()
+    if insecure_login not in _YES | _NO:
+        problems.append(f"SMTP_ALLOW_INSECURE_LOGIN must be yes or no, not {insecure_login!r}")
+    insecure_login = insecure_login in _YES
     security = (get("SMTP_SECURITY") or "starttls").lower()
     if security not in SECURITY_MODES:
         problems.append(
@@ -191,6 +200,7 @@ def load_settings(
         smtp_username=get("SMTP_USERNAME"),
         smtp_password=_secret(get("SMTP_PASSWORD")),
         smtp_timeout=timeout,
+        smtp_allow_insecure_login=insecure_login,
         mailgun_api_key=_secret(get("MAILGUN_API_KEY")),
         mailgun_domain=get("MAILGUN_DOMAIN"),
         mailgun_api_url=(get("MAILGUN_API_URL") or DEFAULT_MAILGUN_API_URL).rstrip("/"),

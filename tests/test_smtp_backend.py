@@ -194,6 +194,22 @@ def test_no_password_in_clear_text_to_a_remote_host() -> None:
     assert "secret-pass" not in str(caught.value)
 
 
+def test_clear_text_login_to_a_remote_host_only_when_explicitly_allowed() -> None:
+    plain_remote = {
+        "SMTP_HOST": "relay.lan.example",
+        "SMTP_SECURITY": "none",
+        "SMTP_USERNAME": "curator",
+        "SMTP_PASSWORD": "secret-pass",
+    }
+    allowed = load_settings({**plain_remote, "SMTP_ALLOW_INSECURE_LOGIN": "yes"}, env_file=None)
+    SMTPBackend.check_settings(allowed)  # no ConfigError
+    refused = load_settings({**plain_remote, "SMTP_ALLOW_INSECURE_LOGIN": "no"}, env_file=None)
+    with pytest.raises(ConfigError, match="unencrypted"):
+        SMTPBackend.check_settings(refused)
+    with pytest.raises(ConfigError, match="SMTP_ALLOW_INSECURE_LOGIN must be yes or no"):
+        load_settings({**plain_remote, "SMTP_ALLOW_INSECURE_LOGIN": "maybe"}, env_file=None)
+
+
 def test_missing_host_is_named() -> None:
     with pytest.raises(ConfigError, match="SMTP_HOST"):
         SMTPBackend.check_settings(load_settings({}, env_file=None))

@@ -98,11 +98,17 @@ class SMTPBackend(Backend):
                 "SMTP_PASSWORD is set but SMTP_USERNAME is not",
                 hint="set SMTP_USERNAME too, or remove SMTP_PASSWORD",
             )
-        if settings.smtp_username and settings.smtp_security == "none" and host not in LOCAL_HOSTS:
+        if (
+            settings.smtp_username
+            and settings.smtp_security == "none"
+            and host not in LOCAL_HOSTS
+            and not settings.smtp_allow_insecure_login
+        ):
             raise ConfigError(
                 f"refusing to send the SMTP password unencrypted to {settings.smtp_host} "
                 "(SMTP_SECURITY=none)",
-                hint="use SMTP_SECURITY=tls or starttls; `none` is for local servers only",
+                hint="use SMTP_SECURITY=tls or starttls; `none` is for local servers only "
+                "(SMTP_ALLOW_INSECURE_LOGIN=yes overrides this for a trusted network)",
             )
 
     @property
