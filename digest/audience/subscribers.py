@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from digest.audience.addresses import normalise_address, why_invalid
+from digest.audience.digest_set import DigestSet
 from digest.errors import Problem, SubscribersError
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
@@ -108,7 +109,7 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
     whole file is read: every sendable row has been yielded by then).
     """
     blocked = _blocked_addresses(path, report.path)
-    seen: set[int] = set()
+    seen = DigestSet()
     for row, columns in _rows(path, report.path):
         report.rows += 1
         outcome = _parse_row(row, columns, report.path)
@@ -143,9 +144,9 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
         )
 
 
-def _blocked_addresses(path: Path, shown_path: str) -> set[int]:
+def _blocked_addresses(path: Path, shown_path: str) -> DigestSet:
     """Digests of every address having a row that is not a clean ``subscribed`` row."""
-    blocked: set[int] = set()
+    blocked = DigestSet()
     for row, columns in _rows(path, shown_path):
         values = row.values
         if values is None:
