@@ -100,3 +100,32 @@ class SendStopped(DigestError):
 
 class LockedError(DigestError):
     """Another run holds this edition's send lock."""
+
+
+def files_beside(shown: str, suffixes: tuple[str, ...]) -> list[str]:
+    """Files in the folder of ``shown`` (a path as the user typed it) whose names end in one of
+    ``suffixes``, as paths written the same way; newest-named first (2026-04 before 2026-03)."""
+    import os
+
+    folder = os.path.dirname(shown)
+    try:
+        names = [
+            entry.name
+            for entry in os.scandir(folder or ".")
+            if entry.name.lower().endswith(suffixes) and entry.is_file()
+        ]
+    except OSError:
+        return []
+    return [os.path.join(folder, name) for name in sorted(names, reverse=True)]
+
+
+def similar_files(shown: str, suffixes: tuple[str, ...]) -> list[str]:
+    """Of :func:`files_beside`, those whose names look like a slip for ``shown``'s, closest
+    first: the material of a "did you mean ...?" hint."""
+    import difflib
+    import os
+
+    candidates = {os.path.basename(path): path for path in files_beside(shown, suffixes)}
+    wanted = os.path.basename(shown)
+    close = difflib.get_close_matches(wanted, list(candidates), n=3, cutoff=0.6)
+    return [candidates[name] for name in close]

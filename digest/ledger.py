@@ -79,6 +79,16 @@ CREATE INDEX IF NOT EXISTS runs_by_slug ON runs (slug, id);
 """
 
 
+_MARK_SENT = (
+    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, provider_id = ?,"
+    " last_error = NULL, updated_at = ?, sent_at = ? WHERE slug = ? AND address_key = ?"
+)
+_MARK_FAILED = (
+    "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?,"
+    " updated_at = ? WHERE slug = ? AND address_key = ?"
+)
+
+
 class LedgerError(DigestError):
     """The send ledger cannot be read or written (disk full, locked, damaged)."""
 
@@ -203,23 +213,34 @@ class Ledger:
 
     def mark_sent(self, slug: str, items: Sequence[tuple[str, str | None]]) -> None:
         """Record (address, provider_id) pairs as accepted by the server."""
-        now = _now()
-        rows = [(provider_id, now, now, slug, address.lower()) for address, provider_id in items]
-        self._update(
-            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, provider_id = ?,"
-            " last_error = NULL, updated_at = ?, sent_at = ? WHERE slug = ? AND address_key = ?",
-            rows,
-        )
+        self.mark_results(slug, sent=items)
 
     def mark_failed(self, slug: str, items: Sequence[tuple[str, str]]) -> None:
         """Record (address, error) pairs as refused for good."""
+        self.mark_results(slug, failed=items)
+
+    def mark_results(
+        self,
+        slug: str,
+        *,
+        sent: Sequence[tuple[str, str | None]] = (),
+        failed: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Record accepted (address, provider_id) and refused (address, error) pairs in one
+        transaction (a commit costs far more than a row)."""
+        if not sent and not failed:
+            return
         now = _now()
-        rows = [(error, now, slug, address.lower()) for address, error in items]
-        self._update(
-            "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?,"
-            " updated_at = ? WHERE slug = ? AND address_key = ?",
-            rows,
-        )
+        sent_rows = [(pid, now, now, slug, address.lower()) for address, pid in sent]
+        failed_rows = [(error, now, slug, address.lower()) for address, error in failed]
+
+        def update(db: sqlite3.Connection) -> None:
+            if sent_rows:
+                db.executemany(_MARK_SENT, sent_rows)
+            if failed_rows:
+                db.executemany(_MARK_FAILED, failed_rows)
+
+        self._write(update)
 
     def note_attempt(self, slug: str, items: Sequence[tuple[str, str]]) -> None:
         """Record a transient error for (address, error) pairs: one more attempt, still pending."""
@@ -256,6 +277,8 @@ class Ledger:
     def statuses(self, slug: str, addresses: Sequence[str]) -> dict[str, str]:
         """The status of each listed address the ledger knows, keyed by lower-cased address."""
         found: dict[str, str] = {}
+        if not self._read("SELECT 1 FROM deliveries WHERE slug = ? LIMIT 1", (slug,)):
+            return found  # a first send: the counting pass need not look anyone up
         keys = list(dict.fromkeys(a.lower() for a in addresses))
         for chunk in batched(keys, _PARAMS_PER_QUERY):
             marks = ",".join("?" * len(chunk))

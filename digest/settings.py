@@ -159,10 +159,10 @@ def load_settings(
                 raise ValueError
         except ValueError:
             problems.append(f"SMTP_TIMEOUT must be a positive number of seconds, not {raw!r}")
-    insecure_login = (get("SMTP_ALLOW_INSECURE_LOGIN") or "no").lower()
-    if insecure_login not in _YES | _NO:
-        problems.append(f"SMTP_ALLOW_INSECURE_LOGIN must be yes or no, not {insecure_login!r}")
-    insecure_login = insecure_login in _YES
+    insecure_text = (get("SMTP_ALLOW_INSECURE_LOGIN") or "no").lower()
+    if insecure_text not in _YES | _NO:
+        problems.append(f"SMTP_ALLOW_INSECURE_LOGIN must be yes or no, not {insecure_text!r}")
+    insecure_login = insecure_text in _YES
     security = (get("SMTP_SECURITY") or "starttls").lower()
     if security not in SECURITY_MODES:
         problems.append(

@@ -64,6 +64,7 @@ def test_cron_override_reaches_every_definition(
     tmp_path: Path, run_digest: Callable[..., CliResult]
 ) -> None:
     (tmp_path / "subscribers.csv").write_text("email\na@example.org\n", encoding="utf-8")
+    (tmp_path / "content").mkdir()
     result = run_digest("schedule", "--cron", "0 9 1 * *", "--subscribers", "subscribers.csv")
     assert result.exit_code == 0, result.output
     found = sections(result.stdout)
@@ -149,3 +150,20 @@ def test_the_printed_systemd_units_verify(
     assert checked.returncode == 0, checked.stderr
     assert "digest-send" not in checked.stderr, checked.stderr
     assert "OnCalendar=Mon *-*-* 08:30:00" in timer
+
+
+def test_a_job_naming_a_folder_or_list_not_there_is_noted_even_with_only(
+    tmp_path: Path, run_digest: Callable[..., CliResult]
+) -> None:
+    result = run_digest("schedule", "--only", "crontab", "--content", "contnt/")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1  # the bare line, ready for `>> crontab`
+    assert result.stderr.splitlines() == [
+        f"note: the folder contnt/ is not in {tmp_path}; the jobs send the editions in it "
+        "(--content names another folder)",
+        f"note: subscribers.csv is not in {tmp_path} yet; the jobs need it "
+        "(on GitHub it may come from the SUBSCRIBERS_CSV secret instead)",
+    ]
+    (tmp_path / "contnt").mkdir()
+    (tmp_path / "subscribers.csv").write_text("email\nada@example.org\n", encoding="utf-8")
+    assert run_digest("schedule", "--only", "crontab", "--content", "contnt/").stderr == ""

@@ -353,3 +353,96 @@ def test_a_list_of_only_invalid_rows_stops_the_send_but_only_unsubscribed_sends_
     assert left.exit_code == 0, left.output
     assert "Nothing left to send." in left.stdout
     assert not list(tmp_path.glob("outbox/*/*.eml"))
+
+
+def test_a_proof_to_a_server_never_reached_says_which_settings_and_claims_nothing(
+    run_digest: Run, send_env: dict[str, str], tmp_path: Path, edition_file: Path
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 2)
+    server = SMTPTestServer().start()
+    env = {**send_env, **server.env()}
+    port = server.port
+    server.stop()  # the curator's SMTP_PORT points at nothing
+    result = send(run_digest, env, "--test", "me@example.org")
+    assert result.exit_code == 4, result.output
+    assert "cannot reach the SMTP server" in result.stderr
+    assert (
+        f"hint: check SMTP_HOST, SMTP_PORT and SMTP_SECURITY in environment (now "
+        f"127.0.0.1:{port}, SMTP_SECURITY=none;" in result.stderr
+    )
+    # A proof is sent again, never "resumed"; and it was not sent, so no line says it was.
+    assert "resume" not in result.output
+    assert "Proof sent" not in result.output and "Nothing left to send" not in result.output
+
+
+def test_without_a_terminal_the_hint_is_the_same_command_with_yes(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 2)
+    result = run_digest(
+        "send", EDITION, "--subscribers", "subscribers.csv", "--rate", "5",
+        env={**send_env, **smtp_server.env()},
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "hint: add --yes to send without asking: digest send content/2026-03.yaml "
+        "--subscribers subscribers.csv --rate 5 --yes"
+    )
+    assert smtp_server.messages == []
+
+
+def test_a_rerun_after_everything_was_sent_says_so_in_two_lines(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 3)
+    env = {**send_env, **smtp_server.env()}
+    assert send(run_digest, env, "--yes").exit_code == 0
+    again = send(run_digest, env, "--yes")
+    assert again.exit_code == 0
+    assert again.stdout.splitlines() == ["Nothing left to send.", "Skipped: 3 already sent."]
+    assert len(smtp_server.messages) == 3
+
+
+def test_status_of_a_folder_or_a_slug_typo_is_pointed_out(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 2)
+    assert send(run_digest, send_env | smtp_server.env(), "--yes").exit_code == 0
+    folder = run_digest("status", "content/", env=send_env)
+    assert folder.exit_code == 1
+    assert folder.stderr.startswith("content/: is a folder, not an edition file")
+    assert "hint: name one edition file, e.g. content/2026-03.yaml" in folder.stderr
+    typo = run_digest("status", "2026-3", env=send_env)
+    assert typo.exit_code == 0
+    assert typo.stdout == "2026-3: nothing sent yet.\n"
+    assert typo.stderr == "The ledger knows: 2026-03.\n"
+    assert run_digest("status", "no such edition", env=send_env).exit_code == 1
+
+
+def test_status_with_failures_names_the_command_that_retries_them(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 3)
+    smtp_server.handler.reject["reader0001@example.org"] = "550 5.1.1 User unknown"
+    assert send(run_digest, send_env | smtp_server.env(), "--yes").exit_code == 3
+    status = run_digest("status", EDITION, env=send_env)
+    assert status.stdout.splitlines()[-1] == (
+        "To try the failed ones again: digest send content/2026-03.yaml --subscribers CSV "
+        "--retry-failed"
+    )

@@ -209,3 +209,70 @@ def test_a_list_of_only_invalid_rows_is_an_error_but_only_unsubscribed_is_fine(
     left = run_digest("validate", "2026-03.yaml", "--subscribers", "left.csv", cwd=tmp_path)
     assert left.returncode == 0, left.stderr
     assert "left.csv: 2 rows: 0 to send, 1 bounced, 1 unsubscribed" in left.stdout
+
+
+def test_a_secret_missing_or_left_as_in_env_example_says_how_to_make_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "2026-03.yaml").write_bytes(BUNDLED.read_bytes())
+    (tmp_path / "subs.csv").write_text("email\nada@example.org\n", encoding="utf-8")
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    # A curator's first .env: .env.example copied, only the backend changed.
+    (tmp_path / ".env").write_text(example + "DIGEST_BACKEND=outbox\n", encoding="utf-8")
+    copied = run_digest("validate", "2026-03.yaml", "--subscribers", "subs.csv", cwd=tmp_path)
+    assert copied.returncode == 1
+    assert copied.stderr.splitlines()[0] == (
+        ".env: DIGEST_SECRET: still the example value of .env.example; replace it with a long "
+        "random value, e.g. the output of: "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+
+    (tmp_path / ".env").write_text(
+        SEND_SETTINGS.replace("DIGEST_SECRET=a-long-random-test-secret-for-tokens\n", ""),
+        encoding="utf-8",
+    )
+    missing = run_digest("validate", "2026-03.yaml", "--subscribers", "subs.csv", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith(
+        ".env: DIGEST_SECRET: missing: it signs each recipient's unsubscribe link; add a line "
+        "DIGEST_SECRET=... to .env with a long random value"
+    )
+
+
+def test_a_mistyped_path_gets_a_did_you_mean(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "2026-04.yaml").write_bytes(BUNDLED.read_bytes())
+    (tmp_path / ".env").write_text(SEND_SETTINGS, encoding="utf-8")
+    (tmp_path / "subscribers.csv").write_text("email\nada@example.org\n", encoding="utf-8")
+    edition = run_digest("validate", "content/2026-04.yml", cwd=tmp_path)
+    assert edition.returncode == 1
+    assert edition.stderr.splitlines() == [
+        "content/2026-04.yml: no such file",
+        "1 problem found.",
+        "hint: did you mean content/2026-04.yaml?",
+    ]
+    csv = run_digest(
+        "validate", "content/2026-04.yaml", "--subscribers", "subscriber.csv", cwd=tmp_path
+    )
+    assert csv.returncode == 1
+    assert csv.stderr.splitlines()[0] == (
+        "subscriber.csv: cannot read: no such file (did you mean subscribers.csv?)"
+    )
+
+
+def test_an_excel_export_with_an_e_mail_header_is_told_which_column_to_rename(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "2026-03.yaml").write_bytes(BUNDLED.read_bytes())
+    (tmp_path / ".env").write_text(SEND_SETTINGS, encoding="utf-8")
+    # Excel's "CSV UTF-8" in a German locale: a BOM, semicolons, CRLF.
+    (tmp_path / "export.csv").write_bytes(b"\xef\xbb\xbfE-mail;Name\r\nada@example.org;Ada\r\n")
+    result = run_digest("validate", "2026-03.yaml", "--subscribers", "export.csv", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        "export.csv:1:1: no `email` column in the header (found 'E-mail', 'Name'); "
+        "rename the column 'E-mail' to email"
+    )
+    (tmp_path / "export.csv").write_bytes(b"\xef\xbb\xbfemail;Name\r\nada@example.org;Ada\r\n")
+    fixed = run_digest("validate", "2026-03.yaml", "--subscribers", "export.csv", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr

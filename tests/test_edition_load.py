@@ -289,6 +289,97 @@ BROKEN: list[tuple[str, str | bytes, str]] = [
     ),
     ("empty file", "", "1:1: the file is empty"),
     ("only comments", "# draft\n", "1:1: the file is empty"),
+    # The usual hand-made YAML slips, each said with the fix to type.
+    (
+        "unquoted colon in a title",
+        edition_with(
+            """
+            - title: VoXtream2: Full-stream TTS
+              url: https://example.org/one
+            """
+        ),
+        "7:25: invalid YAML: the value of 'title' holds ': '; put the whole value in quotes: "
+        'title: "VoXtream2: Full-stream TTS"',
+    ),
+    (
+        "a key indented deeper than its neighbours",
+        edition_with(
+            """
+            - title: One
+              url: https://example.org/one
+               source: arXiv
+            """
+        ),
+        "9:16: invalid YAML: a ':' where none fits: this line is indented deeper than the key "
+        "above it",
+    ),
+    (
+        "a key without its colon",
+        HEAD + "sections:\n  - title: News\n    items\n      - title: One\n",
+        "6:5: invalid YAML: this line is neither `key: value` nor a list entry",
+    ),
+    (
+        "an entry's key not lined up under the first",
+        edition_with(
+            """
+            - title: One
+            url: https://example.org/one
+            """
+        ),
+        "8:7: invalid YAML: this line does not line up with the list that starts at line 7",
+    ),
+    (
+        "a quote never closed is shown where it opens",
+        VALID.replace("subject: Hello", 'subject: "Hello'),
+        "3:10: invalid YAML: found unexpected end of stream (while scanning a quoted scalar): "
+        "the quote that opens here is never closed",
+    ),
+    (
+        "a value starting with @",
+        edition_with(
+            """
+            - title: One
+              url: https://example.org/one
+              source: @openai
+            """
+        ),
+        "9:17: invalid YAML: a value cannot start with @ unquoted; put it in quotes: "
+        'source: "@openai"',
+    ),
+    (
+        "a quoted start with more text after it",
+        edition_with(
+            """
+            - title: "VoXtream2" is out
+              url: https://example.org/one
+            """
+        ),
+        "7:28: invalid YAML: the value of 'title' starts with \" but goes on after its end; "
+        "put the whole value in quotes: title: '\"VoXtream2\" is out'",
+    ),
+    (
+        "an address without https://",
+        edition_with(
+            """
+            - title: One
+              url: www.example.org/one
+            """
+        ),
+        "8:14: sections[0].items[0].url: must be an https or http URL; "
+        "did you mean 'https://www.example.org/one'?",
+    ),
+    (
+        "send_at as a date only",
+        VALID + "send_at: 2026-04-30\n",
+        "9:10: send_at: is a date without a time and timezone; write e.g. 2026-04-30T09:00:00Z "
+        "(UTC) or 2026-04-30T09:00:00+02:00",
+    ),
+    (
+        "send_at without a timezone suggests its own date and time",
+        VALID + "send_at: 2026-04-30 09:30\n",
+        "9:10: send_at: needs a timezone, e.g. 2026-04-30T09:30:00Z (UTC) or "
+        "2026-04-30T09:30:00+02:00",
+    ),
 ]
 
 
@@ -333,8 +424,8 @@ def test_every_problem_of_a_file_is_reported_together_sorted_by_line(tmp_path: P
     assert [p.removeprefix(path) for p in problems] == [
         ":2:10: edition: must be text; put it in quotes (2026 reads as a number)",
         ":8:14: sections[0].items[0].url: must be an https or http URL",
+        # Reported once, as the misspelt key; not again as a missing `title`.
         ":9:9: sections[0].items[1].titel: unknown key 'titel'; did you mean 'title'?",
-        ":9:9: sections[0].items[1]: missing required key 'title'",
         ":14:16: sections[1].groups[0].items: needs at least one item",
         ":15:7: lang: must be a language tag such as en, de or pt-BR, not 'en US'",
     ]
@@ -427,3 +518,80 @@ def test_merge_keys_merge_and_own_keys_win() -> None:
 
 def test_load_edition_text_uses_the_stem_given() -> None:
     assert load_edition_text(VALID, "<stdin>", stem="2026-05").slug == "2026-05"
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("subject", "Clippings, April 2026: Whisper 4 and friends"),
+        ("subject", '"Whisper 4" ships: a review'),
+        ("subject", "Back\\slash: and \"quotes\" and 'single' ones"),
+    ],
+)
+def test_the_quoting_a_message_suggests_loads_as_the_text_meant(
+    tmp_path: Path, line: str, value: str
+) -> None:
+    broken = VALID.replace("subject: Hello", f"{line}: {value}")
+    (message,) = problems_of(tmp_path, broken)
+    suggested = message.split("put the whole value in quotes: ", 1)[1]
+    fixed = VALID.replace("subject: Hello", suggested)
+    assert load_edition_text(fixed, "fixed.yaml", stem="2026-04").subject == value
+
+
+def test_a_link_written_as_label_colon_url_is_one_problem_with_the_fix(tmp_path: Path) -> None:
+    content = edition_with(
+        """
+        - title: One
+          url: https://example.org/one
+          links:
+            - Code: https://github.com/example/one
+        """
+    )
+    assert [
+        p.removeprefix(str(tmp_path / "edition.yaml")) for p in problems_of(tmp_path, content)
+    ] == [
+        ":10:13: sections[0].items[0].links[0].Code: unknown key 'Code'; a link is written as "
+        "{label: Code, url: https://github.com/example/one}",
+    ]
+
+
+def test_a_misspelt_key_is_not_also_reported_missing_but_another_missing_key_is(
+    tmp_path: Path,
+) -> None:
+    content = edition_with(
+        """
+        - titel: One
+          summary: no url here
+        """
+    )
+    path = str(tmp_path / "edition.yaml")
+    assert [p.removeprefix(path) for p in problems_of(tmp_path, content)] == [
+        ":7:9: sections[0].items[0].titel: unknown key 'titel'; did you mean 'title'?",
+        ":7:9: sections[0].items[0]: missing required key 'url'",
+    ]
+
+
+def test_a_missing_file_or_a_folder_hints_at_the_edition_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "content").mkdir()
+    for slug in ("2026-03", "2026-04"):
+        (tmp_path / "content" / f"{slug}.yaml").write_text(VALID, encoding="utf-8")
+    expected = {
+        "content/2026-04.yml": ("no such file", "did you mean content/2026-04.yaml?"),
+        "content/summer.yaml": (
+            "no such file",
+            "the editions there: content/2026-04.yaml, content/2026-03.yaml",
+        ),
+        "content": (
+            "is a folder, not an edition file",
+            "name one edition file, e.g. content/2026-04.yaml",
+        ),
+        "elsewhere/2026-04.yaml": ("no such file", None),
+    }
+    for typed, (message, hint) in expected.items():
+        with pytest.raises(EditionError) as caught:
+            load_edition(typed)
+        assert str(caught.value.problems[0]) == f"{typed}: {message}"
+        assert caught.value.hint == hint

@@ -86,3 +86,158 @@ def test_dark_mode_rules_apply(browser, email_file: Path) -> None:
     assert background == "rgb(22, 27, 34)"
     assert text == "rgb(230, 237, 243)"
     page.close()
+
+
+# -- contrast, tap targets and the clients that change the email --------------------------------
+
+# For every visible text node: its colour, the first opaque background behind it, and the WCAG
+# contrast ratio of the two (from getComputedStyle, as the reader sees it).
+CONTRASTS = """() => {
+    const channels = (css) => css.match(/[\\d.]+/g).map(Number);
+    const luminance = ([r, g, b]) => {
+        const linear = [r, g, b].map((v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+    };
+    const background = (element) => {
+        for (let e = element; e; e = e.parentElement) {
+            const c = channels(getComputedStyle(e).backgroundColor);
+            if (c.length < 4 || c[3] > 0) return c;
+        }
+        return [255, 255, 255];
+    };
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const element = node.parentElement;
+        const box = element.getBoundingClientRect();
+        if (!node.textContent.trim() || box.width === 0 || box.height === 0) continue;
+        if (getComputedStyle(element).opacity === "0") continue;
+        const [a, b] = [luminance(channels(getComputedStyle(element).color)),
+                        luminance(background(element))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        found.push([node.textContent.trim().slice(0, 40), ratio,
+                    parseFloat(getComputedStyle(element).fontSize), element.tagName]);
+    }
+    return found;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_has_contrast_in_both_modes(browser, email_file: Path, scheme: str) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 900}, color_scheme=scheme)
+    page.goto(email_file.as_uri())
+    texts = page.evaluate(CONTRASTS)
+    assert len(texts) > 100
+    low = [(text, round(ratio, 2)) for text, ratio, _, _ in texts if ratio < 4.5]
+    assert low == [], f"text under 4.5:1 in {scheme} mode"
+    paragraphs = [size for _, _, size, tag in texts if tag == "P"]
+    assert paragraphs and min(paragraphs) >= 16  # body text stays readable on a phone
+    page.close()
+
+
+def test_light_design_holds_where_style_blocks_are_dropped(browser, email_file: Path) -> None:
+    """Gmail's apps for non-Google accounts and several webmails drop <style>: the inlined
+    styles alone must carry the light design, the contrast and the phone layout."""
+    page = browser.new_page(viewport={"width": 390, "height": 900})
+    page.goto(email_file.as_uri())
+    page.evaluate("document.querySelectorAll('style').forEach((s) => s.remove())")
+    assert page.evaluate("document.querySelectorAll('style').length") == 0
+    card, paragraph, link, size = page.evaluate(
+        """() => [
+            getComputedStyle(document.querySelector('.card')).backgroundColor,
+            getComputedStyle(document.querySelector('.md p')).color,
+            getComputedStyle(document.querySelector('a.item-title')).color,
+            getComputedStyle(document.querySelector('.md p')).fontSize,
+        ]"""
+    )
+    assert (card, paragraph, link, size) == (
+        "rgb(255, 255, 255)",
+        "rgb(31, 35, 40)",
+        "rgb(11, 87, 208)",
+        "16px",
+    )
+    assert [text for text, ratio, _, _ in page.evaluate(CONTRASTS) if ratio < 4.5] == []
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.close()
+
+
+# What a reader sees of the main parts: backgrounds, text and link colours.
+PALETTE = """() => {
+    const style = (selector) => getComputedStyle(document.querySelector(selector));
+    return {
+        page: style('body > div[role=article]').backgroundColor,
+        card: style('.card').backgroundColor,
+        card_cell: style('.card td').backgroundColor,
+        heading: style('h1').color,
+        section: style('h2').color,
+        group: style('h3').color,
+        masthead: style('.masthead').color,
+        source: style('.source').color,
+        paragraph: style('.md p').color,
+        item_link: style('a.item-title').color,
+        highlight: style('.highlight').backgroundColor,
+        highlight_border: style('.highlight').borderLeftColor,
+        highlight_text: style('.highlight .md p').color,
+        item_rule: style('.item').borderTopColor,
+        small_print: style('.fine-print div').color,
+        small_print_link: style('.fine-print a').color,
+    };
+}"""
+
+# Outlook.com's dark mode as documented: every element with a text or background colour of its
+# own is recoloured inline, its original kept in data-ogsc (text) or data-ogsb (background). The
+# colours it picks here are deliberately not ours, so only the email's own rules can restore them.
+OUTLOOK_COM_DARK = """() => {
+    for (const element of document.body.querySelectorAll('*')) {
+        const style = element.style;
+        if (style.color) {
+            element.setAttribute('data-ogsc', style.color);
+            style.color = 'rgb(200, 200, 200)';
+        }
+        const background = style.backgroundColor || element.getAttribute('bgcolor');
+        if (background) {
+            element.setAttribute('data-ogsb', background);
+            style.backgroundColor = 'rgb(51, 51, 51)';
+            element.removeAttribute('bgcolor');
+        }
+    }
+}"""
+
+
+def test_outlook_com_dark_mode_gets_the_same_palette_as_apple_mail(
+    browser, email_file: Path
+) -> None:
+    apple = browser.new_page(viewport={"width": 390, "height": 900}, color_scheme="dark")
+    apple.goto(email_file.as_uri())
+    expected = apple.evaluate(PALETTE)
+    apple.close()
+    assert expected["card"] == "rgb(22, 27, 34)" and expected["paragraph"] == "rgb(230, 237, 243)"
+
+    outlook = browser.new_page(viewport={"width": 390, "height": 900}, color_scheme="light")
+    outlook.goto(email_file.as_uri())
+    light = outlook.evaluate(PALETTE)
+    outlook.evaluate(OUTLOOK_COM_DARK)
+    assert outlook.evaluate(PALETTE) == expected
+    assert light != expected  # without the recolouring, the light design is shown
+    assert [text for text, ratio, _, _ in outlook.evaluate(CONTRASTS) if ratio < 4.5] == []
+    outlook.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_small_print_links_are_tap_sized(browser, email_file: Path, width: int) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 900}, has_touch=True)
+    page.goto(email_file.as_uri())
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('.fine-print a')].map((a) => {
+            const box = a.getBoundingClientRect();
+            return [a.textContent.trim(), box.width, box.height];
+        })"""
+    )
+    names = [name for name, _, _ in boxes]
+    assert names == ["View in browser", "Unsubscribe", "View in browser"]
+    # Apple's guideline: 44 x 44 points for anything a finger must hit.
+    assert [box for box in boxes if box[1] < 44 or box[2] < 44] == []
+    page.close()

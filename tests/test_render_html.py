@@ -199,6 +199,115 @@ def test_email_essentials(hostile: Edition) -> None:
     assert preview.text_content().startswith("Preview {% if true %}yes{% endif %} & more")
 
 
+PREHEADER_FILLER = {"\u034f", "\u200c", "\xa0"}  # combining grapheme joiner, ZWNJ, nbsp
+
+
+def test_preheader_is_padded_with_filler_and_hidden_in_outlook(hostile: Edition) -> None:
+    preview = lxml_html.fromstring(render_edition(hostile).html.fill(SAMPLE)).xpath("//body/div")[0]
+    preheader = hostile.preheader or ""
+    text = preview.text_content()
+    filler = text[len(preheader) :]
+    assert text.startswith(preheader)
+    # Nothing but filler follows, enough to fill the widest preview line (~200 characters), so
+    # no inbox pulls "View in browser" or the masthead into the preview.
+    assert set(filler) == PREHEADER_FILLER
+    assert len(preheader) + filler.count("\xa0") >= 200
+    # Outlook on Windows ignores display:none on a div; mso-hide:all hides it there.
+    assert "mso-hide:all" in preview.get("style").replace(" ", "")
+
+
+def test_a_long_preheader_still_gets_filler(tmp_path: Path) -> None:
+    preheader = "A long preview line " * 10
+    edition = write_edition(
+        tmp_path,
+        textwrap.dedent(
+            f"""\
+            newsletter: N
+            edition: E
+            subject: S
+            preheader: "{preheader.strip()}"
+            sections:
+              - title: S
+                items: [{{title: T, url: "https://example.org/"}}]
+            """
+        ),
+    )
+    preview = lxml_html.fromstring(render_edition(edition).html.fill(SAMPLE)).xpath("//body/div")[0]
+    assert preview.text_content().count("\xa0") >= 40
+
+
+def test_client_metas_for_apple_mail_and_phones(hostile: Edition) -> None:
+    tree = lxml_html.fromstring(render_edition(hostile).html.fill(SAMPLE))
+    # Apple Mail: no shrinking or reflowing of the layout.
+    assert tree.xpath("//meta[@name='x-apple-disable-message-reformatting']")
+    # iOS: dates ("March 2026"), numbers and addresses are not turned into blue links.
+    (detection,) = tree.xpath("//meta[@name='format-detection']/@content")
+    assert {part.strip() for part in detection.split(",")} >= {
+        "telephone=no",
+        "date=no",
+        "address=no",
+        "email=no",
+    }
+    assert tree.xpath("//meta[@name='viewport']/@content") == [
+        "width=device-width, initial-scale=1"
+    ]
+
+
+def test_every_layout_table_is_presentational(hostile: Edition) -> None:
+    html = render_edition(hostile, archive_url="https://example.org/{slug}").html.fill(SAMPLE)
+    # Also the tables inside Outlook's conditional comments: screen readers would announce each.
+    tables = re.findall(r"<table\b[^>]*>", html)
+    assert len(tables) > 10
+    assert [t for t in tables if 'role="presentation"' not in t] == []
+
+
+def test_outlook_on_windows_gets_its_own_fonts(hostile: Edition) -> None:
+    html = render_edition(hostile).html.fill(SAMPLE)
+    block = re.search(r"<!--\[if mso\]><style>(.*?)</style><!\[endif\]-->", html, re.S)
+    assert block is not None and "font-family: 'Segoe UI', Arial, sans-serif" in block.group(1)
+    # Only Word reads it: for every other client it is a comment.
+    styles = lxml_html.fromstring(html).xpath("//style/text()")
+    assert not any("'Segoe UI', Arial, sans-serif !important" in style for style in styles)
+
+
+def style_blocks(html: str) -> list[str]:
+    return [str(block) for block in lxml_html.fromstring(html).xpath("//style/text()")]
+
+
+def colours(css: str) -> set[str]:
+    return set(re.findall(r"#[0-9a-f]{6}\b", css.lower()))
+
+
+def test_outlook_com_dark_rules_mirror_the_media_query(hostile: Edition) -> None:
+    blocks = style_blocks(render_edition(hostile).html.fill(SAMPLE))
+    (media,) = [b for b in blocks if "prefers-color-scheme: dark" in b]
+    (outlook,) = [b for b in blocks if "[data-ogsc]" in b]
+    dark = media[media.index("@media") :]
+    assert colours(outlook) == colours(dark)  # the same dark palette, for Outlook.com
+    rules = re.findall(r"([^{}]+)\{([^{}]*)\}", outlook)
+    assert len(rules) >= 8
+    for selectors, declarations in rules:
+        for selector in selectors.split(","):
+            assert re.search(r"\[(data-ogsc|data-ogsb|x-apple-data-detectors)\]", selector)
+        assert declarations.count("!important") == declarations.count(":")
+    # Text rules key on data-ogsc, background rules on data-ogsb.
+    for selectors, declarations in rules:
+        if re.search(r"(^|[; ])color:", declarations) and "x-apple" not in selectors:
+            assert "[data-ogsc]" in selectors
+        if "background-color" in declarations:
+            assert "[data-ogsb]" in selectors and "[data-ogsc]" not in selectors
+
+
+def test_attribute_selectors_stay_out_of_the_main_styles(hostile: Edition) -> None:
+    # A client that refuses a selector may drop its whole <style> block: the light design and
+    # the prefers-color-scheme rules must not share a block with the attribute selectors.
+    blocks = style_blocks(render_edition(hostile).html.fill(SAMPLE))
+    light = [b for b in blocks if "h1 {" in b]
+    media = [b for b in blocks if "prefers-color-scheme" in b]
+    assert light and media
+    assert not any("[" in b for b in light + media)
+
+
 def test_footer_has_unsubscribe_and_view_in_browser(hostile: Edition) -> None:
     rendered = render_edition(hostile, archive_url="https://news.example.org/{slug}/")
     tree = lxml_html.fromstring(rendered.html.fill(SAMPLE))

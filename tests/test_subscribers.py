@@ -288,3 +288,45 @@ def test_the_fast_path_agrees_with_email_validator(local: str, domain: str) -> N
     except EmailNotValidError:
         expected = None
     assert normalise_address(address) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [("E-mail;Vorname;Status", 1), ("Name,Email Address", 2), ("name,e_mail", 2)],
+)
+def test_an_email_column_spelt_otherwise_is_named_with_the_fix(
+    tmp_path: Path, header: str, column: int
+) -> None:
+    # What Excel, Mailchimp and German exports write; the contract's column is `email`.
+    path = write(tmp_path, f"{header}\nada@example.org;Ada;\n", bom=True)
+    with pytest.raises(SubscribersError) as caught:
+        read(path)
+    (problem,) = caught.value.problems
+    meant = header.replace(";", ",").split(",")[column - 1]
+    assert (problem.line, problem.col) == (1, column)
+    assert problem.message.endswith(f"rename the column {meant!r} to email")
+
+
+def test_a_header_without_any_address_column_shows_an_example_header(tmp_path: Path) -> None:
+    with pytest.raises(SubscribersError) as caught:
+        read(write(tmp_path, "name,city\nAda,London\n"))
+    assert caught.value.problems[0].message.endswith(
+        "the first row must be a header such as: email,name"
+    )
+
+
+def test_a_missing_file_names_the_list_beside_it_that_was_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "email\nada@example.org\n", name="subscribers.csv")
+    report = SubscriberReport(path="subscriber.csv")
+    with pytest.raises(SubscribersError) as caught:
+        list(read_subscribers(Path("subscriber.csv"), report))
+    assert str(caught.value.problems[0]) == (
+        "subscriber.csv: cannot read: no such file (did you mean subscribers.csv?)"
+    )
+    report = SubscriberReport(path="zzz.csv")
+    with pytest.raises(SubscribersError) as caught:
+        list(read_subscribers(Path("zzz.csv"), report))
+    assert str(caught.value.problems[0]) == "zzz.csv: cannot read: no such file"

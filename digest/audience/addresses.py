@@ -12,11 +12,14 @@ import functools
 import re
 
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 # RFC 5322 dot-atom: the only ASCII local parts email-validator accepts with its defaults.
 _DOT_ATOM_LOCAL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 )
+# RFC 2142 role mailboxes (``WWW``, ``Postmaster``...), which email-validator lower-cases.
+_ROLE_MAILBOXES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
 
 def normalise_address(address: str) -> str | None:
@@ -30,6 +33,8 @@ def normalise_address(address: str) -> str | None:
     if at and len(local) <= 64 and _DOT_ATOM_LOCAL.fullmatch(local):
         ascii_domain = _ascii_domain(domain)
         if ascii_domain is not None:
+            if local.lower() in _ROLE_MAILBOXES:
+                local = local.lower()
             result = f"{local}@{ascii_domain}"
             if len(result) <= 254:
                 return result

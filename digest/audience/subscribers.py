@@ -3,9 +3,11 @@
 The file is read twice, both times as a stream. The first pass notes every address that has a
 row which is not a clean ``subscribed`` row (unsubscribed, bounced, complained, or a row we could
 not understand): such an address is never sent to, even when its blocking row comes after a
-``subscribed`` one. The second pass yields each sendable address once (its first row) and fills
-the :class:`SubscriberReport`. Addresses are remembered as 8-byte BLAKE2b digests held as ints,
-not as strings, so a million addresses cost tens of megabytes, not hundreds.
+``subscribed`` one (the result is kept for the file's exact bytes, so reading the same list
+again, as ``digest send`` does after its counting pass, skips this pass). The second pass yields
+each sendable address once (its first row) and fills the :class:`SubscriberReport`. Addresses
+are remembered as 8-byte BLAKE2b digests held as ints, not as strings, so a million addresses
+cost tens of megabytes, not hundreds.
 
 Line numbers are physical lines of the file: a quoted field may span lines, and a row is
 reported at the line where it starts.
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from digest.audience.addresses import normalise_address, why_invalid
 from digest.audience.digest_set import DigestSet
-from digest.errors import Problem, SubscribersError
+from digest.errors import Problem, SubscribersError, similar_files
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 DELIMITERS = (",", ";", "\t")
@@ -34,6 +36,20 @@ MAX_PROBLEM_LINES = 10
 # C0 and C1 control characters and the Unicode line separators: none belongs in a name or an
 # address, and each could split a header or a line somewhere downstream.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Header names that mean the address column (compared by their letters only, lower-cased).
+_EMAIL_LIKE = frozenset(
+    {
+        "email",
+        "mail",
+        "emails",
+        "emailaddress",
+        "mailaddress",
+        "address",
+        "emailadresse",
+        "courriel",
+    }
+)
+_NOT_LETTERS = re.compile(r"[^a-z]")
 _QUOTED = re.compile(r'"[^"]*"')
 
 
@@ -144,8 +160,36 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
         )
 
 
+# The blocked set of the last file read, keyed by a digest of its bytes: `digest send` reads the
+# list twice (the pass that checks and counts it all before anything is sent, then the send),
+# and the second read need not scan and parse every row a third time for it. Hashing the bytes
+# costs ~1 ms per MB, a small fraction of the scan, and no rewrite of the file can fool it.
+_last_blocked: tuple[bytes, DigestSet] | None = None
+
+
+def _content_digest(path: Path) -> bytes | None:
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "blake2b").digest()
+    except OSError:
+        return None  # the read itself reports it, at the right place
+
+
 def _blocked_addresses(path: Path, shown_path: str) -> DigestSet:
     """Digests of every address having a row that is not a clean ``subscribed`` row."""
+    global _last_blocked
+    version = _content_digest(path)
+    if version is not None and _last_blocked is not None and _last_blocked[0] == version:
+        return _last_blocked[1]
+    blocked = _scan_blocked(path, shown_path)
+    # The digest was taken before the scan: a file changed while it was read gets another
+    # digest next time, and is scanned again.
+    if version is not None:
+        _last_blocked = (version, blocked)
+    return blocked
+
+
+def _scan_blocked(path: Path, shown_path: str) -> DigestSet:
     blocked = DigestSet()
     for row, columns in _rows(path, shown_path):
         values = row.values
@@ -175,6 +219,12 @@ def _rows(path: Path, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
     """Every non-blank data row with the line it starts on."""
     try:
         binary = path.open("rb")
+    except FileNotFoundError as exc:
+        nearby = similar_files(shown_path, (".csv", ".tsv", ".txt"))
+        guess = f" (did you mean {nearby[0]}?)" if nearby else ""
+        raise SubscribersError(
+            [Problem(shown_path, None, None, f"cannot read: no such file{guess}")]
+        ) from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SubscribersError([Problem(shown_path, None, None, f"cannot read: {reason}")]) from exc
@@ -257,13 +307,17 @@ def _columns_of(header: list[str], line: int, shown_path: str) -> _Columns:
     if "email" not in lowered:
         # Names cut short: a hostile header must not make the message megabytes long.
         shown = ", ".join(repr(n[:40]) for n in names[:8]) + (", ..." if len(names) > 8 else "")
+        meant = [i for i, name in enumerate(names) if _letters(name) in _EMAIL_LIKE]
+        if meant:
+            # `E-mail`, `Email Address`: one word to change in the header, say which.
+            fix = f"rename the column {names[meant[0]][:40]!r} to email"
+            column: int | None = meant[0] + 1
+        else:
+            fix = "the first row must be a header such as: email,name"
+            column = None
         problems.append(
             Problem(
-                shown_path,
-                line,
-                None,
-                f"no `email` column in the header (found {shown}); the first row must be a "
-                "header such as: email,name",
+                shown_path, line, column, f"no `email` column in the header (found {shown}); {fix}"
             )
         )
     for index, name in enumerate(names):
@@ -285,6 +339,10 @@ def _columns_of(header: list[str], line: int, shown_path: str) -> _Columns:
         others=others,
         width=len(names),
     )
+
+
+def _letters(name: str) -> str:
+    return _NOT_LETTERS.sub("", name.lower())
 
 
 def _parse_row(

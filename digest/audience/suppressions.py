@@ -289,6 +289,8 @@ class SuppressionStore:
 
     def filter(self, addresses: Iterable[str]) -> set[str]:
         """The suppressed ones among ``addresses``, lower-cased as given (chunked IN queries)."""
+        if not self._query("SELECT 1 FROM suppressions LIMIT 1"):
+            return set()  # the common case of a young list: nothing to normalise or look up
         given_by_key: dict[str, set[str]] = {}
         for address in addresses:
             try:

@@ -8,6 +8,7 @@ recipients failed permanently; 4 stopped before the end (rerun to resume).
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 
 import click
@@ -31,7 +32,15 @@ _COMMAND_MODULES = {
 }
 
 
+_TYPED = "digest.typed_args"  # ctx.meta key: the arguments as typed after `digest`
+
+
 class _LazyGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Kept so a hint can show the curator's own command line with one option added.
+        ctx.meta[_TYPED] = list(args)
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(_COMMAND_MODULES)
 
@@ -59,6 +68,16 @@ def cli() -> None:
 
     Settings come from the environment or ./.env (see .env.example).
     """
+
+
+def typed_command(*added: str) -> str | None:
+    """The command line being run, as typed, with ``added`` appended (``--yes``, say): the
+    next command to type. None outside a command."""
+    ctx = click.get_current_context(silent=True)
+    typed = ctx.meta.get(_TYPED) if ctx is not None else None
+    if typed is None:
+        return None
+    return shlex.join(["digest", *typed, *(a for a in added if a not in typed)])
 
 
 def main() -> None:

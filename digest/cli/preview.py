@@ -13,6 +13,7 @@ import click
 
 from digest.cli import cli
 from digest.cli.output import err, out
+from digest.edition.load import load_edition
 from digest.errors import DigestError
 from digest.preview.server import bind_socket, build_server, create_app, url_for
 from digest.preview.snapshot import PreviewOptions, RenderFailure, Snapshot
@@ -81,12 +82,13 @@ def preview(
       digest preview content/2026-03.yaml
     """
     if not edition_path.is_file():
-        raise DigestError(f"{edition_path}: no such file")
+        load_edition(edition_path)  # raises the error `validate` gives: no such file, a folder
     if subscribers_path is not None and not subscribers_path.is_file():
         raise DigestError(f"{subscribers_path}: no such file")
     settings = load_settings()
+    # The path as typed (not resolved): problems then read as `digest validate` prints them.
     options = PreviewOptions(
-        edition_path=edition_path.resolve(), settings=settings, subscribers=subscribers_path
+        edition_path=edition_path, settings=settings, subscribers=subscribers_path
     )
     sock = bind_socket(host, port, tries=PORT_TRIES)
     bound_port = sock.getsockname()[1]

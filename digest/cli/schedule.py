@@ -78,6 +78,8 @@ def schedule_command(cron: str, subscribers: str, content: str, only: str | None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--cron") from exc
 
+    if only is not None:
+        _note_what_is_missing(workdir, subscribers, content)
     if only == "crontab":
         out.print(cron_text, markup=False)
         return 0
@@ -107,10 +109,22 @@ def schedule_command(cron: str, subscribers: str, content: str, only: str | None
         workflow,
     ]
     out.print("\n".join(sections), markup=False)
+    _note_what_is_missing(workdir, subscribers, content)
+    return 0
+
+
+def _note_what_is_missing(workdir: Path, subscribers: str, content: str) -> None:
+    """A job that names a file not there fails at every run: say so now, on stderr (the
+    printed definitions stay clean to paste or redirect)."""
+    if not (workdir / content).is_dir():
+        err.print(
+            f"note: the folder {content} is not in {workdir}; the jobs send the editions in it "
+            "(--content names another folder)",
+            markup=False,
+        )
     if not (workdir / subscribers).is_file():
         err.print(
             f"note: {subscribers} is not in {workdir} yet; the jobs need it "
             "(on GitHub it may come from the SUBSCRIBERS_CSV secret instead)",
             markup=False,
         )
-    return 0

@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from digest.cli import cli
+from digest.cli import cli, typed_command
 from digest.cli.options import backend_option
 from digest.cli.output import err, out, print_problems
 from digest.cli.send_due import LOG_FORMATS, duration_option, run_send
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from digest.audience.subscribers import Subscriber
     from digest.audience.suppressions import SuppressionStore
     from digest.backends.base import Backend
+    from digest.edition.model import Edition
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class SendRequest:
     metavar="CSV",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The subscribers list (contract §2); only `subscribed` rows are sent to.",
+    help="The subscribers CSV (a header row with an `email` column); only `subscribed` rows "
+    "are sent to.",
 )
 @click.option(
     "--backend",
@@ -86,10 +88,22 @@ class SendRequest:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where --dry-run writes (default: outbox/<slug>/).",
 )
-@click.option("--test", "test_address", metavar="ADDRESS", help="Send one proof to ADDRESS only.")
-@click.option("--limit", type=click.IntRange(min=0), help="Send to at most N recipients now.")
+@click.option(
+    "--test",
+    "test_address",
+    metavar="ADDRESS",
+    help="Send one proof copy to ADDRESS only (with its row's name when it is in the list); "
+    "nothing is recorded.",
+)
+@click.option(
+    "--limit",
+    metavar="N",
+    type=click.IntRange(min=0),
+    help="Send to at most N recipients now; rerun to send the rest.",
+)
 @click.option(
     "--concurrency",
+    metavar="N",
     type=click.IntRange(1, 64),
     default=4,
     show_default=True,
@@ -263,7 +277,7 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
                 err.print(line, markup=False)
             total = plan.to_send
             if records and not request.assume_yes:
-                _confirm(edition.edition, edition.subject, backend_name, plan.to_send)
+                _confirm(edition, settings, request, backend_name, plan.to_send)
             recipients = read_subscribers(request.subscribers, SubscriberReport(path=report.path))
 
         campaign = Campaign(
@@ -278,9 +292,11 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
         try:
             with _progress_bar(campaign, total):
                 result = asyncio.run(campaign.run(handle_signals=True))
-        except SendStopped:
-            _print_summary(campaign.result, request, backend)
-            raise
+        except SendStopped as stopped:
+            _print_summary(campaign.result, request, backend, stopped=True)
+            raise _explained_stop(
+                stopped, campaign.result, request, settings, backend_name
+            ) from stopped
         _print_summary(result, request, backend)
     if result.failed or result.skipped.get(SKIP_FAILED_BEFORE):
         return 3
@@ -348,18 +364,66 @@ def _proof_recipient(request: SendRequest) -> Subscriber:
     return Subscriber(email=request.test_address or "", name="", fields={}, line=0)
 
 
-def _confirm(edition: str, subject: str, backend: str, count: int) -> None:
+def _confirm(
+    edition: Edition, settings: Settings, request: SendRequest, backend: str, count: int
+) -> None:
     if not sys.stdin.isatty():
+        again = typed_command("--yes")
         raise ConfigError(
             "refusing to start a real send without confirmation (no terminal)",
-            hint="add --yes to send without asking",
+            hint=f"add --yes to send without asking: {again}" if again else "add --yes",
         )
-    out.print(f"Edition:    {edition}", markup=False)
-    out.print(f"Subject:    {subject}", markup=False)
+    out.print(f"Edition:    {edition.edition} ({edition.slug})", markup=False)
+    out.print(f"Subject:    {edition.subject}", markup=False)
+    out.print(f"From:       {settings.from_address}", markup=False)
     out.print(f"Backend:    {backend}", markup=False)
-    out.print(f"Recipients: {count:,}", markup=False)
+    out.print(f"Recipients: {count:,} from {request.subscribers}", markup=False)
     if not click.confirm("Send now?", default=False):
+        err.print("Nothing was sent.", markup=False)
         raise click.exceptions.Abort()
+
+
+def _explained_stop(
+    stopped: SendStopped,
+    result: RunResult,
+    request: SendRequest,
+    settings: Settings,
+    backend: str,
+) -> SendStopped:
+    """The stop, with a hint that fits it: a server never reached is most likely a setting;
+    a proof is sent again, never resumed."""
+    from digest.send.preflight import settings_source
+
+    if result.sent or result.failed or result.stopped:
+        return stopped  # the campaign's own "rerun to resume" fits
+    check = _CONNECTION_SETTINGS.get(backend)
+    where = settings_source()
+    hints = []
+    if check is not None:
+        names, describe = check
+        hints.append(f"check {names} in {where} (now {describe(settings)})")
+    hints.append("then rerun the same command" if hints else "rerun the same command")
+    if not request.test_address:
+        hints[-1] += "; nothing was sent yet"
+    return SendStopped(str(stopped), hint=", ".join(hints))
+
+
+def _smtp_now(settings: Settings) -> str:
+    port = settings.smtp_port if settings.smtp_port is not None else "the default port"
+    return (
+        f"{settings.smtp_host}:{port}, SMTP_SECURITY={settings.smtp_security}; tls is usually "
+        "port 465, starttls 587, none a local server"
+    )
+
+
+# Per backend: the settings that decide where it connects, and how to show their values.
+_CONNECTION_SETTINGS = {
+    "smtp": ("SMTP_HOST, SMTP_PORT and SMTP_SECURITY", _smtp_now),
+    "mailgun": (
+        "MAILGUN_API_URL and MAILGUN_DOMAIN",
+        lambda s: f"{s.mailgun_api_url}, {s.mailgun_domain}",
+    ),
+}
 
 
 @contextmanager
@@ -395,16 +459,21 @@ def _progress_bar(campaign: Campaign, total: int | None) -> Iterator[None]:
         yield
 
 
-def _print_summary(result: RunResult, request: SendRequest, backend: object) -> None:
+def _print_summary(
+    result: RunResult, request: SendRequest, backend: object, *, stopped: bool = False
+) -> None:
     rate = result.sent / result.elapsed if result.elapsed else 0.0
-    if not (result.sent or result.failed or result.left_pending or result.stopped):
+    idle = not (result.sent or result.failed or result.left_pending or result.stopped)
+    if idle and not stopped:
         out.print("Nothing left to send.", markup=False)
-    verb = "Wrote" if request.dry_run else "Sent"
-    out.print(
-        f"{verb} {result.sent:,} message{'s' if result.sent != 1 else ''} in "
-        f"{result.elapsed:.1f} s ({rate:.1f}/s); failed {result.failed:,}.",
-        markup=False,
-    )
+    if not (idle and (stopped or result.skipped)):
+        # "Sent 0 messages" says nothing the line before or the error after does not.
+        verb = "Wrote" if request.dry_run else "Sent"
+        out.print(
+            f"{verb} {result.sent:,} message{'s' if result.sent != 1 else ''} in "
+            f"{result.elapsed:.1f} s ({rate:.1f}/s); failed {result.failed:,}.",
+            markup=False,
+        )
     if result.skipped:
         parts = ", ".join(f"{n:,} {reason}" for reason, n in sorted(result.skipped.items()))
         out.print(f"Skipped: {parts}.", markup=False)
@@ -417,5 +486,5 @@ def _print_summary(result: RunResult, request: SendRequest, backend: object) -> 
     if request.dry_run:
         directory = getattr(backend, "directory", None)
         out.print(f"Dry run: the messages are in {directory}/ (nothing was sent).", markup=False)
-    elif request.test_address:
+    elif request.test_address and result.sent:
         out.print(f"Proof sent to {request.test_address} (not recorded).", markup=False)

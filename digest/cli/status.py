@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
 
 from digest.cli import cli
-from digest.cli.output import out
+from digest.cli.output import err, out
+from digest.edition.model import SLUG_PATTERN
+from digest.errors import DigestError
 from digest.send.campaign import SKIP_SUPPRESSED
 from digest.settings import load_settings
 
 # How Campaign records the recipients it left out as suppressed in a run's counts.
 _SUPPRESSED_KEY = f"skipped: {SKIP_SUPPRESSED}"
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 @cli.command()
@@ -83,6 +87,10 @@ def status(edition: str, as_json: bool) -> int:
         return 0
     if summary is None or (summary.total == 0 and not summary.runs):
         out.print(f"{slug}: nothing sent yet.", markup=False)
+        known = _known_slugs(settings.state_dir) if summary is not None else []
+        if known and slug not in known:
+            # A slug typed by hand may be a slip: say which editions the ledger knows.
+            err.print(f"The ledger knows: {', '.join(known)}.", markup=False)
         return 0
     out.print(
         f"{slug}: {summary.sent:,} sent, {summary.failed:,} failed, {summary.pending:,} pending "
@@ -114,15 +122,39 @@ def status(edition: str, as_json: bool) -> int:
                 markup=False,
             )
     if summary.pending:
-        out.print("Rerun `digest send` with the same list to send to the pending ones.")
+        out.print(
+            "Rerun the same `digest send` command (same list) to send to the pending ones.",
+            markup=False,
+        )
+    if summary.failures:
+        out.print(
+            "To try the failed ones again: digest send "
+            f"{edition if _is_file_name(edition) else 'EDITION'} --subscribers CSV --retry-failed",
+            markup=False,
+        )
     return 0
 
 
 def _slug_of(edition: str) -> str:
     """A YAML file's slug (its `slug:` key, else its stem); anything else is taken as a slug."""
     path = Path(edition)
-    if path.suffix.lower() in (".yaml", ".yml"):
+    if _is_file_name(edition) or path.is_dir():
         from digest.edition.load import load_edition
 
-        return load_edition(path).slug
+        return load_edition(edition).slug  # a folder or a missing file: its clear error
+    if not _SLUG.fullmatch(edition):
+        raise DigestError(
+            f"{edition!r} is neither an edition file (content/2026-03.yaml) nor a slug (2026-03)"
+        )
     return edition
+
+
+def _is_file_name(edition: str) -> bool:
+    return Path(edition).suffix.lower() in (".yaml", ".yml")
+
+
+def _known_slugs(state_dir: Path) -> list[str]:
+    from digest.ledger import Ledger
+
+    with Ledger(state_dir) as ledger:
+        return ledger.slugs()

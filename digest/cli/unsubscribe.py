@@ -23,8 +23,8 @@ _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 def unsubscribe(target: str) -> int:
     """Never mail this person again (reason: unsubscribed).
 
-    TARGET is an email address, or the token (or whole unsubscribe link) of one of our emails,
-    which is verified with DIGEST_SECRET first.
+    ADDRESS|TOKEN is an email address, or the token (or the whole unsubscribe link) of one of
+    our emails, which is verified with DIGEST_SECRET first.
 
     \b
     Examples:

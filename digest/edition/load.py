@@ -13,6 +13,7 @@ import difflib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -22,7 +23,7 @@ from pydantic_core import ErrorDetails
 
 from digest.edition.markdown import MarkdownProblem
 from digest.edition.model import Edition
-from digest.errors import EditionError, Problem
+from digest.errors import EditionError, Problem, files_beside, similar_files
 
 MAX_FILE_BYTES = 1_000_000  # an edition is a few KB; anything this big is a mistake or an attack
 MAX_NODES = 10_000  # values built, aliases expanded: the bundled edition needs ~400
@@ -51,9 +52,11 @@ def load_edition(path: str | os.PathLike[str]) -> Edition:
         with file.open("rb") as stream:
             data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise _fail(shown, None, "no such file") from None
+        raise _fail(shown, None, "no such file", hint=_missing_file_hint(shown)) from None
     except IsADirectoryError:
-        raise _fail(shown, None, "is a folder, not an edition file") from None
+        raise _fail(
+            shown, None, "is a folder, not an edition file", hint=_folder_hint(shown)
+        ) from None
     except OSError as exc:
         raise _fail(shown, None, f"cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:  # the file grew between stat() and read()
@@ -107,7 +110,7 @@ def load_edition_text(text: str, path: str, *, stem: str | None = None) -> Editi
     try:
         edition = Edition.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
+        for error in _without_consequences(exc.errors()):
             problem = _problem_for(error, builder, path)
             if slug_from_name and tuple(error["loc"]) == ("slug",):
                 problem = replace(
@@ -130,8 +133,16 @@ def _compose(text: str, path: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=_Loader)  # type: ignore[no-any-return]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        message = _yaml_message(exc, text, mark)
+        if exc.context_mark is not None and (
+            exc.context == "while scanning a quoted scalar"
+            or exc.problem == "could not find expected ':'"
+        ):
+            # Point at the cause (the quote never closed, the line without ':'), not at where
+            # the parser gave up.
+            mark = exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark is not None else None
-        raise _fail(path, where, _yaml_message(exc, text, mark)) from None
+        raise _fail(path, where, message) from None
     except yaml.reader.ReaderError as exc:
         offset = exc.position
         if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, not characters
@@ -158,6 +169,10 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str, mark: Any) -> str:
         return "holds more than one YAML document (a second '---'); keep one edition per file"
     context = (exc.context or "").strip()
     start = exc.context_mark
+    if mark is not None:
+        explained = _explain_yaml_mistake(problem, context, start, text, mark)
+        if explained is not None:
+            return f"invalid YAML: {explained}"
     if context and start is not None and mark is not None and start.line != mark.line:
         # Say where the unfinished construct began: that is usually where the typo is.
         return (
@@ -167,6 +182,96 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str, mark: Any) -> str:
     if context and problem:
         return f"invalid YAML: {problem} ({context})"
     return f"invalid YAML: {problem or context or exc}"
+
+
+# Characters that give a plain (unquoted) YAML value another meaning when they start it.
+_SPECIAL_START = "[{\"'*&!|>%@`"
+
+
+def _explain_yaml_mistake(
+    problem: str, context: str, start: Any, text: str, mark: Any
+) -> str | None:
+    """The usual hand-made YAML mistakes, said in a curator's words with the fix to type;
+    None for anything else (PyYAML's own words are shown then)."""
+    line = _line_at(text, mark.line)
+    key, value = _key_and_value(line)
+    if problem == "mapping values are not allowed in this context":
+        if key is not None and ": " in value + " " and not value.startswith(("'", '"')):
+            # `subject: Clippings, April: news` -- the second ': ' ends nowhere.
+            return (
+                f"the value of '{key}' holds ': '; put the whole value in quotes: "
+                f"{key}: {_quoted(value)}"
+            )
+        return (
+            "a ':' where none fits: this line is indented deeper than the key above it, "
+            "or the line above lacks the ':' after its key"
+        )
+    if problem == "could not find expected ':'" and start is not None:
+        return (
+            "this line is neither `key: value` nor a list entry (`- ...`): add the ':' after "
+            "its key, or, if it continues a text from the line above, indent it as far as that "
+            "text"
+        )
+    if problem == "did not find expected '-' indicator" and start is not None:
+        return (
+            f"this line does not line up with the list that starts at line {start.line + 1}: "
+            f"a new entry starts with '- ' at column {start.column + 1}, and an entry's other "
+            "keys line up under its first key"
+        )
+    if problem == "did not find expected key" and start is not None:
+        if key is not None and value[:1] in "\"'[{":
+            return (
+                f"the value of '{key}' starts with {value[0]} but goes on after its end; "
+                f"put the whole value in quotes: {key}: {_quoted(value)}"
+            )
+        return (
+            f"this line does not line up with the keys of the mapping that starts at line "
+            f"{start.line + 1} (column {start.column + 1}); check its indentation"
+        )
+    if (
+        context
+        in (
+            "while scanning for the next token",
+            "while scanning an alias",
+            "while scanning an anchor",
+        )
+        and key is not None
+        and value[:1] in _SPECIAL_START
+    ):
+        return (
+            f"a value cannot start with {value[0]} unquoted; put it in quotes: "
+            f"{key}: {_quoted(value)}"
+        )
+    if context == "while scanning a quoted scalar":
+        return (
+            f"{problem} ({context}): the quote that opens here is never closed; end the value "
+            'with the same quote (a quote inside "..." is written \\")'
+        )
+    return None
+
+
+def _line_at(text: str, line: int) -> str:
+    lines = text.split("\n", line + 1)
+    return lines[line].rstrip("\r") if line < len(lines) else ""
+
+
+def _key_and_value(line: str) -> tuple[str | None, str]:
+    """``key`` and the rest of a ``key: value`` line (a leading '- ' ignored); else None."""
+    body = line.strip()
+    body = body[2:].lstrip() if body.startswith("- ") else body
+    key, sep, value = body.partition(": ")
+    if not sep or not key or key[0] in _SPECIAL_START or " #" in key:
+        return None, ""
+    return key, value.strip()
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a quoted YAML string, ready to paste: single quotes when it holds double
+    ones (no escapes to explain), else double quotes."""
+    if '"' in value and "'" not in value:
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _char_at(text: str, line: int, col: int) -> str:
@@ -307,6 +412,43 @@ class _Builder:
 # --- pydantic errors -> curator-friendly problems at their positions ---------------------------
 
 
+def _without_consequences(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Leave out a missing key that an unknown key at the same place explains: `titel:` is
+    reported once, as the misspelt `title`, not again as a missing `title`."""
+    explained: set[Loc] = set()
+    for error in errors:
+        if error["type"] != "extra_forbidden":
+            continue
+        loc: Loc = tuple(error["loc"])
+        if _is_link_shorthand(loc, error.get("input")):
+            explained |= {(*loc[:-1], "label"), (*loc[:-1], "url")}
+        suggestion = _suggested_key(loc)
+        if suggestion is not None:
+            explained.add((*loc[:-1], suggestion))
+    return [
+        error
+        for error in errors
+        if not (error["type"] == "missing" and tuple(error["loc"]) in explained)
+    ]
+
+
+def _suggested_key(loc: Loc) -> str | None:
+    """The known key that the unknown key at ``loc`` most likely misspells."""
+    close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc[:-1]), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _is_link_shorthand(loc: Loc, value: object) -> bool:
+    """`links: [{Code: https://...}]`: a label used as the key of its own URL."""
+    return (
+        len(loc) >= 3
+        and loc[-3] == "links"
+        and isinstance(loc[-2], int)
+        and isinstance(value, str)
+        and value.strip().lower().startswith(("https://", "http://", "mailto:"))
+    )
+
+
 def _problem_for(error: ErrorDetails, builder: _Builder, path: str) -> Problem:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
@@ -314,9 +456,12 @@ def _problem_for(error: ErrorDetails, builder: _Builder, path: str) -> Problem:
         key = str(loc[-1])
         line, col = builder.keys.get(loc) or _nearest(builder.values, loc)
         message = f"unknown key '{key}'"
-        close = difflib.get_close_matches(key, _known_keys(loc[:-1]), n=1, cutoff=0.6)
-        if close:
-            message += f"; did you mean '{close[0]}'?"
+        suggestion = _suggested_key(loc)
+        value = error.get("input")
+        if _is_link_shorthand(loc, value):
+            message += f"; a link is written as {{label: {key}, url: {str(value).strip()}}}"
+        elif suggestion is not None:
+            message += f"; did you mean '{suggestion}'?"
         else:
             message += f" (known here: {', '.join(_known_keys(loc[:-1]))})"
         return Problem(path, line, col, message, _field_name(loc))
@@ -374,12 +519,48 @@ def _message(error: ErrorDetails, loc: Loc) -> str:
         return "must be a list (lines starting with '- ')"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "must be a mapping of keys (like title: and url:)"
-    if kind == "timezone_aware":
-        return "needs a timezone, e.g. 2026-03-31T09:00:00Z or 2026-03-31T11:00:00+02:00"
+    if kind == "timezone_aware" or (kind.startswith(("datetime_", "date_")) and given):
+        day, time = _date_and_time_of(given)
+        if day is None:
+            return "must be a date and time with a timezone, e.g. 2026-03-31T09:00:00Z"
+        # The curator's own date and time, with the two ways of adding a timezone.
+        if time is None:
+            return (
+                f"is a date without a time and timezone; write e.g. {day}T09:00:00Z (UTC) or "
+                f"{day}T09:00:00+02:00"
+            )
+        return f"needs a timezone, e.g. {day}T{time}Z (UTC) or {day}T{time}+02:00"
     if kind.startswith(("datetime_", "date_")):
         return "must be a date and time with a timezone, e.g. 2026-03-31T09:00:00Z"
+    if (
+        name == "url"
+        and isinstance(given, str)
+        and "://" not in given
+        and "." in given.split("/", 1)[0]
+        and " " not in given.strip()
+    ):
+        # `www.example.org/x`: the scheme was left out.
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{message}; did you mean 'https://{given.strip()}'?"
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return message[:1].lower() + message[1:] if message[:2].isalpha() else message
+
+
+def _date_and_time_of(value: object) -> tuple[str | None, str | None]:
+    """The ISO date and time (``HH:MM:SS``) ``value`` holds; (None, None) when it is no date."""
+    if isinstance(value, datetime):
+        return value.date().isoformat(), value.time().replace(microsecond=0).isoformat()
+    if isinstance(value, date):
+        return value.isoformat(), None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None, None
+        has_time = len(value.strip()) > 10
+        time = parsed.time().replace(microsecond=0).isoformat() if has_time else None
+        return parsed.date().isoformat(), time
+    return None, None
 
 
 def _yaml_type(value: object) -> str:
@@ -441,9 +622,29 @@ def _too_big(size: int) -> str:
     return f"is {size:,} bytes; an edition file may hold at most {MAX_FILE_BYTES:,} bytes (1 MB)"
 
 
-def _fail(path: str, where: Position | None, message: str) -> EditionError:
+def _fail(
+    path: str, where: Position | None, message: str, *, hint: str | None = None
+) -> EditionError:
     line, col = where if where is not None else (None, None)
-    return EditionError([Problem(path, line, col, message)])
+    return EditionError([Problem(path, line, col, message)], hint=hint)
+
+
+_EDITION_SUFFIXES = (".yaml", ".yml")
+
+
+def _missing_file_hint(shown: str) -> str | None:
+    close = similar_files(shown, _EDITION_SUFFIXES)
+    if close:
+        return f"did you mean {close[0]}?"
+    beside = files_beside(shown, _EDITION_SUFFIXES)
+    return "the editions there: " + ", ".join(beside[:5]) if beside else None
+
+
+def _folder_hint(shown: str) -> str:
+    inside = files_beside(os.path.join(shown, ""), _EDITION_SUFFIXES)
+    if not inside:
+        return "name one edition file (a .yaml file)"
+    return f"name one edition file, e.g. {inside[0]}"
 
 
 __all__ = ["MAX_FILE_BYTES", "MAX_NODES", "load_edition", "load_edition_text"]

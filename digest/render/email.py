@@ -9,6 +9,9 @@ it drops a lower-case ``<!doctype html>`` (put back), strips ``!important`` insi
 unless ``strip_important=False`` (the dark-mode rules need it), and fetches remote stylesheets:
 ``allow_network=False`` covers ``<link>``, and :class:`_OfflinePremailer` refuses ``@import``,
 which cssutils would otherwise fetch on its own.
+
+MJML's hidden preheader lacks ``mso-hide:all``, without which Outlook on Windows shows it at the
+top of the email; it is added here.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room t
 SUBJECT_WARNING_CHARS = 78
 
 _DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
+# The opening of mj-preview's hidden block, the first <div> right after <body>.
+_PREVIEW_DIV = re.compile(r"(<body\b[^>]*>\s*<div style=\")(display:none;)")
 
 cssutils.log.setLevel(logging.CRITICAL)  # it logs every vendor property (mso-*) it does not know
 
@@ -248,6 +253,7 @@ def _mjml_to_html(source: str, environment: jinja2.Environment, name: str) -> st
         raise TemplateError(
             f"{_template_path(environment, name)}: the MJML it produces is invalid: {exc}"
         ) from None
+    html = _PREVIEW_DIV.sub(r"\1\2mso-hide:all;", html, count=1)
     inlined = _OfflinePremailer(
         html,
         disable_validation=True,

@@ -498,10 +498,7 @@ class Campaign:
         if not sent and not failed:
             return
         if self.ledger is not None:
-            if sent:
-                self.ledger.mark_sent(self.slug, sent)
-            if failed:
-                self.ledger.mark_failed(self.slug, failed)
+            self.ledger.mark_results(self.slug, sent=sent, failed=failed)  # one transaction
         self.result.sent += len(sent)
         self.result.failed += len(failed)
         # The first few, for the summary; the ledger keeps them all.

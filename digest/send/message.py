@@ -35,7 +35,7 @@ from typing import Protocol
 from email_validator import EmailNotValidError, validate_email
 
 from digest.audience.subscribers import Subscriber
-from digest.backends.base import CampaignInfo, Fillable, OutgoingMessage
+from digest.backends.base import CampaignInfo, Fillable, OutgoingMessage, dot_stuffed
 from digest.errors import ConfigError, DigestError
 from digest.settings import Settings
 from digest.tokens import fill_url, make_token
@@ -202,6 +202,9 @@ class MessageFactory:
         def build() -> bytes:
             return self._build(to_header, message_id, unsubscribe_header, values)
 
+        def build_smtp_data() -> bytes:
+            return self._build(to_header, message_id, unsubscribe_header, values, wire=True)
+
         return OutgoingMessage(
             address=subscriber.email,
             name=subscriber.name,
@@ -209,6 +212,7 @@ class MessageFactory:
             values=values,
             headers=headers,
             build=build,
+            build_smtp_data=build_smtp_data,
         )
 
     def _build(
@@ -217,24 +221,38 @@ class MessageFactory:
         message_id: str,
         unsubscribe_header: bytes,
         values: Mapping[str, str],
+        *,
+        wire: bool = False,
     ) -> bytes:
+        """The message; with ``wire``, as SMTP sends it after DATA (``smtp_data`` of it).
+
+        Every line ends in CRLF by construction (headers are folded with CRLF and refuse line
+        breaks; bodies are quoted-printable of CRLF text), so the wire form only needs its dots
+        doubled: no header line can start with a dot, and each body fragment starts a line
+        (after a part's blank line or a soft break), so each is stuffed on its own, and the
+        edition's fixed pieces only once per run.
+        """
+        headers = (
+            self._from_header,
+            to_header,
+            self._subject_header,
+            self._date(),
+            b"Message-ID: ",
+            message_id.encode("ascii"),
+            CRLF,
+            self._middle_headers,
+            unsubscribe_header,
+            self._last_headers,
+            self._text_head,
+        )
         return b"".join(
             (
-                self._from_header,
-                to_header,
-                self._subject_header,
-                self._date(),
-                b"Message-ID: ",
-                message_id.encode("ascii"),
-                CRLF,
-                self._middle_headers,
-                unsubscribe_header,
-                self._last_headers,
-                self._text_head,
-                self._text_body.encode(values),
+                *headers,
+                self._text_body.encode(values, wire=wire),
                 self._html_head,
-                self._html_body.encode(values),
+                self._html_body.encode(values, wire=wire),
                 self._closing,
+                b".\r\n" if wire else b"",
             )
         )
 
@@ -258,7 +276,12 @@ class MessageFactory:
 
 
 class _QPTemplate:
-    """A rendered body, quoted-printable encoded once; only slot values are encoded per message."""
+    """A rendered body, quoted-printable encoded once; only slot values are encoded per message.
+
+    ``encode(values, wire=True)`` gives the same bytes with SMTP's dots doubled: each fragment
+    (a fixed piece or a slot value) starts a line, so each is stuffed on its own; the fixed
+    pieces, nearly all of the 60 KB, once per run.
+    """
 
     def __init__(self, template: Fillable) -> None:
         self._template = template
@@ -266,21 +289,26 @@ class _QPTemplate:
         slots = getattr(template, "slots", None)
         self._escape = getattr(template, "escape", None)
         self._pieces: tuple[bytes, ...] | None = None
+        self._wire_pieces: tuple[bytes, ...] = ()
         self._slots: tuple[str, ...] = ()
         if literals is not None and slots is not None and self._escape is not None:
             self._pieces = tuple(_qp(literal) for literal in literals)
+            self._wire_pieces = tuple(dot_stuffed(piece) for piece in self._pieces)
             self._slots = tuple(slots)
 
-    def encode(self, values: Mapping[str, str]) -> bytes:
+    def encode(self, values: Mapping[str, str], *, wire: bool = False) -> bytes:
         if self._pieces is None:  # any other Fillable: encode the whole filled text
-            return _qp(self._template.fill(values))
+            body = _qp(self._template.fill(values))
+            return dot_stuffed(body) if wire else body
         assert self._escape is not None
+        pieces = self._wire_pieces if wire else self._pieces
         encoded: dict[str, bytes] = {}
-        out = [self._pieces[0]]
-        for slot, piece in zip(self._slots, self._pieces[1:], strict=True):
+        out = [pieces[0]]
+        for slot, piece in zip(self._slots, pieces[1:], strict=True):
             value = encoded.get(slot)
             if value is None:
-                value = encoded[slot] = _qp(self._escape(values.get(slot, "")))
+                value = _qp(self._escape(values.get(slot, "")))
+                encoded[slot] = value = dot_stuffed(value) if wire else value
             out += (_SOFT_BREAK, value, _SOFT_BREAK, piece)
         return b"".join(out)
 
