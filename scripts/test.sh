@@ -16,7 +16,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # postfix asks how to configure itself; we only want its smtp-sink binary.
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
     "${need_apt[@]}" >/dev/null
 fi
 
