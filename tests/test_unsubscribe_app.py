@@ -219,25 +219,13 @@ def test_the_module_app_builds_itself_from_the_environment(
 
 
 @pytest.mark.browser
-def test_a_browser_confirms_with_the_button(tmp_path: Path) -> None:
+def test_a_browser_confirms_with_the_button(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
     """Headless Chromium opens the link (nothing changes), then clicks the button."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     settings = settings_for(tmp_path, "https://news.example.org/unsubscribe?t={token}")
     token = make_token(SECRET, "ada@example.org", "2026-03")
-    with serving(create_app(settings)) as base, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+    with serving(create_app(settings)) as base:
+        page = browser.new_page()
         try:
-            page = browser.new_page()
             page.goto(f"{base}/unsubscribe?t={token}")
             assert "ada@example.org" in page.inner_text("main")
             assert suppressed(settings.state_dir) == []
@@ -245,7 +233,7 @@ def test_a_browser_confirms_with_the_button(tmp_path: Path) -> None:
                 page.click("button")
             assert "You are unsubscribed" in page.inner_text("h1")
         finally:
-            browser.close()
+            page.close()
     assert suppressed(settings.state_dir) == [
         ("ada@example.org", "unsubscribed", "one-click", "2026-03")
     ]
