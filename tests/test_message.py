@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SMALL_EDITION
 
 from digest.audience.subscribers import Subscriber
 from digest.edition.load import load_edition, load_edition_text
@@ -27,19 +28,11 @@ from digest.tokens import verify_token
 SECRET = "message-test-secret-4d1f"
 REPO = Path(__file__).parents[1]
 
-EDITION = """\
-    newsletter: Clippings
-    edition: March 2026
-    slug: 2026-03
-    subject: "Clippings, March 2026: Gemini 3.1 Flash Live, VoXtream2 and a 25 MB TTS"
-    intro: Hello **reader**.
-    sections:
-      - title: Research Papers
-        items:
-          - title: A paper about speech
-            url: https://arxiv.org/abs/2601.00001
-            summary: Short and *useful*.
-"""
+# The shared small edition, with the real subject (long and holding a comma and digits).
+EDITION = SMALL_EDITION.replace(
+    '"Clippings, March 2026: a small test edition"',
+    '"Clippings, March 2026: Gemini 3.1 Flash Live, VoXtream2 and a 25 MB TTS"',
+)
 
 
 def make_settings(**overrides: str) -> Settings:

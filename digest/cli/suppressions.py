@@ -71,13 +71,7 @@ def add_command(address: str, reason: str, note: str | None) -> int:
         if store.add(address, reason, "cli", note=note):
             out.print(f"Suppressed {address.strip()} ({reason}).", markup=False)
         else:
-            existing = store.get(address)
-            assert existing is not None
-            out.print(
-                f"{existing.address} was already suppressed ({existing.reason}, "
-                f"{existing.source}, since {existing.created_at}).",
-                markup=False,
-            )
+            print_already_suppressed(store, address)
     return 0
 
 
@@ -153,3 +147,14 @@ def sync_command() -> int:
     if report.skipped:
         err.print(f"{report.skipped} Mailgun entries skipped (no usable address).")
     return 0
+
+
+def print_already_suppressed(store: SuppressionStore, address: str) -> None:
+    """What `add` and `unsubscribe` say when the address was on the list before."""
+    existing = store.get(address)
+    assert existing is not None  # add() just said it is there
+    out.print(
+        f"{existing.address} was already suppressed ({existing.reason}, "
+        f"{existing.source}, since {existing.created_at}).",
+        markup=False,
+    )

@@ -10,6 +10,7 @@ import click
 from digest.audience.suppressions import SuppressionStore
 from digest.cli import cli
 from digest.cli.output import out
+from digest.cli.suppressions import print_already_suppressed
 from digest.errors import ConfigError
 from digest.settings import Settings, load_settings
 from digest.tokens import verify_token
@@ -44,13 +45,7 @@ def unsubscribe(target: str) -> int:
             edition = f" (edition {slug})" if slug else ""
             out.print(f"Unsubscribed {address}{edition}.", markup=False)
         else:
-            existing = store.get(address)
-            assert existing is not None
-            out.print(
-                f"{existing.address} was already suppressed ({existing.reason}, "
-                f"since {existing.created_at}).",
-                markup=False,
-            )
+            print_already_suppressed(store, address)
     return 0
 
 
