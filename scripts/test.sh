@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian machine, then run it.
-#   - Debian packages: chromium (browser tests), postfix (its smtp-sink, for bench/send.py)
+#   - Debian packages: chromium (browser tests), postfix (smtp-sink, and a real MTA the tests
+#     start on loopback), spamassassin (local rules only, scores the bundled edition)
 #   - a virtualenv in .venv with digest and its test extras
 #   - ruff (lint + format check), then pytest
 # Safe to rerun: each step is skipped when already done.
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/sbin/smtp-sink ] || need_apt+=(postfix)
+[ -x /usr/bin/spamassassin ] || need_apt+=(spamassassin)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "== installing Debian packages: ${need_apt[*]}"

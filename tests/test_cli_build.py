@@ -164,7 +164,7 @@ def test_bad_edition_exits_1_with_file_line_col(
 def test_broken_template_in_working_folder_exits_1(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shutil.copytree(REPO / "email_templates", workdir / "email_templates")
+    shutil.copytree(REPO / "digest" / "render" / "templates", workdir / "email_templates")
     text_template = workdir / "email_templates" / "email.txt.j2"
     text_template.write_text(text_template.read_text() + "{{ edition.no_such_field }}\n")
     line = len(text_template.read_text().splitlines())

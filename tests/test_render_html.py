@@ -24,7 +24,7 @@ from digest.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "content" / "2026-03.yaml"
-TEMPLATES = REPO / "email_templates"
+TEMPLATES = REPO / "digest" / "render" / "templates"
 SAMPLE = sample_values(Settings(), "test")
 
 HOSTILE = textwrap.dedent(

@@ -24,6 +24,7 @@ from pydantic_core import ErrorDetails
 from digest.edition.markdown import MarkdownProblem
 from digest.edition.model import Edition
 from digest.errors import EditionError, Problem, files_beside, similar_files
+from digest.newsletter import NEWSLETTER_FILE, Newsletter, find_newsletter
 
 MAX_FILE_BYTES = 1_000_000  # an edition is a few KB; anything this big is a mistake or an attack
 MAX_NODES = 10_000  # values built, aliases expanded: the bundled edition needs ~400
@@ -40,9 +41,22 @@ Loc = tuple[str | int, ...]  # a place in the data: ("sections", 0, "items", 3, 
 Position = tuple[int, int]
 
 
-def load_edition(path: str | os.PathLike[str]) -> Edition:
+class _WorkingFolder:
+    """The default of ``newsletter=``: the ``digest.toml`` of the working folder, if any."""
+
+
+FROM_WORKING_FOLDER: Any = _WorkingFolder()
+
+
+def load_edition(
+    path: str | os.PathLike[str], *, newsletter: Newsletter | None = FROM_WORKING_FOLDER
+) -> Edition:
     """Load and validate the edition file at ``path``; raise :class:`EditionError` listing every
-    problem. Problems name the path as given (a ``str`` is kept exactly as the user typed it)."""
+    problem. Problems name the path as given (a ``str`` is kept exactly as the user typed it).
+
+    The newsletter's name comes from ``newsletter`` (by default the working folder's
+    ``digest.toml``) when the edition has no ``newsletter:`` key; when both name it, they must
+    agree. A broken ``digest.toml`` raises its own :class:`NewsletterError`."""
     shown = path if isinstance(path, str) else os.fspath(path)
     file = Path(path)
     try:
@@ -78,12 +92,21 @@ def load_edition(path: str | os.PathLike[str]) -> Edition:
                 )
             ]
         ) from None
-    return load_edition_text(text, shown, stem=file.stem)
+    return load_edition_text(text, shown, stem=file.stem, newsletter=newsletter)
 
 
-def load_edition_text(text: str, path: str, *, stem: str | None = None) -> Edition:
+def load_edition_text(
+    text: str,
+    path: str,
+    *,
+    stem: str | None = None,
+    newsletter: Newsletter | None = FROM_WORKING_FOLDER,
+) -> Edition:
     """Validate an edition given as YAML text; ``path`` is used in messages only. ``slug``
-    defaults to ``stem`` (the file's stem), else to the stem of ``path``."""
+    defaults to ``stem`` (the file's stem), else to the stem of ``path``. ``newsletter`` as in
+    :func:`load_edition`."""
+    if isinstance(newsletter, _WorkingFolder):
+        newsletter = find_newsletter()
     if len(text) > MAX_FILE_BYTES // 4:  # only then can the UTF-8 size exceed the limit
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_FILE_BYTES:
@@ -120,9 +143,42 @@ def load_edition_text(text: str, path: str, *, stem: str | None = None) -> Editi
                 )
             problems = [*problems, problem]
     else:
+        problems = [*problems, *_newsletter_problems(edition, newsletter, builder, path)]
         if not problems:
+            if edition.newsletter is None and newsletter is not None:
+                edition = edition.model_copy(update={"newsletter": newsletter.name})
             return edition
     raise EditionError(_dedupe_sorted(problems))
+
+
+def _newsletter_problems(
+    edition: Edition, newsletter: Newsletter | None, builder: _Builder, path: str
+) -> list[Problem]:
+    """The newsletter is named once: in digest.toml, or in the edition, or in both alike."""
+    if newsletter is None and edition.newsletter is None:
+        return [
+            Problem(
+                path,
+                1,
+                1,
+                "is required: add `newsletter: Your newsletter` here, or name it once for every "
+                f"edition in {NEWSLETTER_FILE} ([newsletter] name = ...)",
+                "newsletter",
+            )
+        ]
+    if newsletter is not None and edition.newsletter not in (None, newsletter.name):
+        line, col = _nearest(builder.values, ("newsletter",))
+        return [
+            Problem(
+                path,
+                line,
+                col,
+                f"says {edition.newsletter!r} but {NEWSLETTER_FILE} names the newsletter "
+                f"{newsletter.name!r}; make them agree, or drop this line",
+                "newsletter",
+            )
+        ]
+    return []
 
 
 # --- YAML -> plain values with positions ---------------------------------------------------------

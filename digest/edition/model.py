@@ -7,7 +7,7 @@ Models know nothing of YAML or positions: :mod:`digest.edition.load` maps each p
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -78,6 +78,8 @@ class Group(_Strict):
 
 class Section(_Strict):
     title: PlainText
+    # full: title, kicker, summary, links. compact: a dense link round-up (title + source).
+    layout: Literal["full", "compact"] = "full"
     intro: Markdown | None = None
     items: list[Item] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
@@ -100,7 +102,8 @@ class Highlight(_Strict):
 
 
 class Edition(_Strict):
-    newsletter: PlainText
+    # Optional when digest.toml names the newsletter; load_edition fills it in from there.
+    newsletter: PlainText | None = None
     edition: PlainText
     slug: Annotated[str, Field(pattern=SLUG_PATTERN, max_length=100)]
     subject: LongPlainText
@@ -112,6 +115,11 @@ class Edition(_Strict):
     highlights: list[Highlight] = Field(default_factory=list)
     sections: list[Section] = Field(min_length=1)
     outro: Markdown | None = None
+
+    @property
+    def newsletter_name(self) -> str:
+        """The newsletter's name: load_edition always sets it (from here or digest.toml)."""
+        return self.newsletter or ""
 
     def all_items(self) -> list[Item]:
         return [item for section in self.sections for item in section.all_items()]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from importlib import resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,11 +75,18 @@ class RenderedEdition:
 
 
 def default_templates_dir() -> Path:
-    """``./email_templates`` when the working folder has one (a curator's own), else ours."""
+    """``./email_templates`` when the working folder has one (a curator's own, e.g. from
+    ``digest templates export``), else the defaults shipped inside the package."""
     local = Path("email_templates")
     if (local / HTML_TEMPLATE).is_file():
         return local.resolve()
-    return Path(__file__).resolve().parents[2] / "email_templates"
+    return packaged_templates_dir()
+
+
+def packaged_templates_dir() -> Path:
+    """The default templates, shipped in the package (so an installed wheel can render)."""
+    # The package is installed as plain files (setuptools, never zipped), so this is a real path.
+    return Path(str(resources.files("digest.render") / "templates"))
 
 
 def render_edition(
@@ -190,7 +198,7 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     if not (templates_dir / HTML_TEMPLATE).is_file():
         raise TemplateError(
             f"{templates_dir / HTML_TEMPLATE}: template not found",
-            hint="copy the repository's email_templates/ folder and edit it",
+            hint="`digest templates export email_templates` writes the defaults there to edit",
         )
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
@@ -339,6 +347,7 @@ __all__ = [
     "RenderWarning",
     "RenderedEdition",
     "default_templates_dir",
+    "packaged_templates_dir",
     "markdown_html",
     "render_edition",
 ]
