@@ -66,7 +66,7 @@ class ConfigError(DigestError):
 
 
 class TemplateError(DigestError):
-    """An email template (the packaged defaults or ./email_templates/) is broken (syntax, undefined variable, MJML)."""
+    """An email template (packaged or ./email_templates/) is broken (syntax, undefined, MJML)."""
 
 
 class BackendError(DigestError):

@@ -1,15 +1,18 @@
-"""The newsletter's identity: ``digest.toml`` in the working folder -> :class:`Newsletter`.
+"""The newsletter's identity: ``digest.toml`` -> :class:`Newsletter` (contract §6).
 
-Contract §6. The file is optional: without it everything works as before and the name comes
-from the edition's ``newsletter:`` key. Errors read ``digest.toml:LINE:COL: key: message`` like
-edition errors. ``tomllib`` keeps no positions, so a key's line is found by scanning the text
-for ``key =`` inside its table: enough for a file of a dozen lines.
+The file sits beside ``content/`` (see :func:`newsletter_file_for`). It is optional: without it
+everything works as before and the name comes from the edition's ``newsletter:`` key. Errors
+read ``digest.toml:LINE:COL: key: message`` like edition errors. ``tomllib`` keeps no positions,
+so a key's line is found by scanning the text for ``key =`` inside its table: enough for a file
+of a dozen lines.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -87,8 +90,8 @@ def _accent(value: str) -> str:
 
 PlainText = Annotated[str, Field(max_length=300), AfterValidator(_plain)]
 SiteUrl = Annotated[str, Field(max_length=2000), AfterValidator(_site_url)]
-WebUrl = Annotated[str, Field(max_length=2000), AfterValidator(lambda v: _url(v, https_only=False))]
-HttpsUrl = Annotated[str, Field(max_length=2000), AfterValidator(lambda v: _url(v, https_only=True))]
+WebUrl = Annotated[str, Field(max_length=2000), AfterValidator(partial(_url, https_only=False))]
+HttpsUrl = Annotated[str, Field(max_length=2000), AfterValidator(partial(_url, https_only=True))]
 
 
 class _Strict(BaseModel):
@@ -153,13 +156,24 @@ def load_newsletter(path: str | Path = NEWSLETTER_FILE) -> Newsletter:
         raise NewsletterError(sorted(problems, key=lambda p: (p.line or 0, p.col or 0))) from None
 
 
-def find_newsletter(folder: str | Path = ".") -> Newsletter | None:
-    """The newsletter of the working folder: ``digest.toml`` there, or None when there is none."""
-    file = Path(folder) / NEWSLETTER_FILE
-    if not file.is_file():
-        return None
-    shown = NEWSLETTER_FILE if Path(folder) == Path(".") else str(file)
-    return load_newsletter(shown)
+def newsletter_file_for(edition_path: str | Path) -> Path | None:
+    """The ``digest.toml`` that governs the edition at ``edition_path``: in the edition's own
+    folder or the one above it (``content/2026-03.yaml`` -> ``./digest.toml``), else None.
+
+    Found from the edition, not from the working folder, so that an edition is read the same
+    way whatever folder a command runs in (and a stray file elsewhere changes nothing)."""
+    folder = Path(edition_path).parent
+    for candidate in (folder / NEWSLETTER_FILE, folder.parent / NEWSLETTER_FILE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_newsletter(edition_path: str | Path) -> Newsletter | None:
+    """The newsletter of the edition at ``edition_path`` (see :func:`newsletter_file_for`), or
+    None when there is no ``digest.toml``."""
+    file = newsletter_file_for(edition_path)
+    return load_newsletter(os.path.normpath(file)) if file is not None else None
 
 
 def _fail(path: str, where: tuple[int, int] | None, message: str) -> NewsletterError:
@@ -219,4 +233,5 @@ __all__ = [
     "contrast_ratio",
     "find_newsletter",
     "load_newsletter",
+    "newsletter_file_for",
 ]

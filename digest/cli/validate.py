@@ -90,6 +90,6 @@ def _summary(edition: Edition) -> str:
     sections = len(edition.sections)
     items = len(edition.all_items())
     return (
-        f"{edition.newsletter_name}, {edition.edition}: "
+        f"{edition.newsletter or ''}, {edition.edition}: "
         f"{sections} section{'s' if sections != 1 else ''}, {items} item{'s' if items != 1 else ''}"
     )

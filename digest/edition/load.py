@@ -41,22 +41,23 @@ Loc = tuple[str | int, ...]  # a place in the data: ("sections", 0, "items", 3, 
 Position = tuple[int, int]
 
 
-class _WorkingFolder:
-    """The default of ``newsletter=``: the ``digest.toml`` of the working folder, if any."""
+class _BesideTheEdition:
+    """The default of ``newsletter=``: the ``digest.toml`` beside the edition's folder."""
 
 
-FROM_WORKING_FOLDER: Any = _WorkingFolder()
+BESIDE_THE_EDITION: Any = _BesideTheEdition()
 
 
 def load_edition(
-    path: str | os.PathLike[str], *, newsletter: Newsletter | None = FROM_WORKING_FOLDER
+    path: str | os.PathLike[str], *, newsletter: Newsletter | None = BESIDE_THE_EDITION
 ) -> Edition:
     """Load and validate the edition file at ``path``; raise :class:`EditionError` listing every
     problem. Problems name the path as given (a ``str`` is kept exactly as the user typed it).
 
-    The newsletter's name comes from ``newsletter`` (by default the working folder's
-    ``digest.toml``) when the edition has no ``newsletter:`` key; when both name it, they must
-    agree. A broken ``digest.toml`` raises its own :class:`NewsletterError`."""
+    The newsletter's name comes from ``newsletter`` (by default the ``digest.toml`` found by
+    :func:`~digest.newsletter.newsletter_file_for`) when the edition has no ``newsletter:`` key;
+    when both name it, they must agree. A broken ``digest.toml`` raises
+    :class:`~digest.newsletter.NewsletterError`."""
     shown = path if isinstance(path, str) else os.fspath(path)
     file = Path(path)
     try:
@@ -92,6 +93,8 @@ def load_edition(
                 )
             ]
         ) from None
+    if isinstance(newsletter, _BesideTheEdition):
+        newsletter = find_newsletter(shown)
     return load_edition_text(text, shown, stem=file.stem, newsletter=newsletter)
 
 
@@ -100,13 +103,11 @@ def load_edition_text(
     path: str,
     *,
     stem: str | None = None,
-    newsletter: Newsletter | None = FROM_WORKING_FOLDER,
+    newsletter: Newsletter | None = None,
 ) -> Edition:
     """Validate an edition given as YAML text; ``path`` is used in messages only. ``slug``
     defaults to ``stem`` (the file's stem), else to the stem of ``path``. ``newsletter`` as in
-    :func:`load_edition`."""
-    if isinstance(newsletter, _WorkingFolder):
-        newsletter = find_newsletter()
+    :func:`load_edition` (here no file is looked for: None means no digest.toml)."""
     if len(text) > MAX_FILE_BYTES // 4:  # only then can the UTF-8 size exceed the limit
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > MAX_FILE_BYTES:

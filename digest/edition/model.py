@@ -116,11 +116,6 @@ class Edition(_Strict):
     sections: list[Section] = Field(min_length=1)
     outro: Markdown | None = None
 
-    @property
-    def newsletter_name(self) -> str:
-        """The newsletter's name: load_edition always sets it (from here or digest.toml)."""
-        return self.newsletter or ""
-
     def all_items(self) -> list[Item]:
         return [item for section in self.sections for item in section.all_items()]
 

@@ -168,7 +168,7 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
     return Snapshot(
         slug=edition.slug,
         from_line=options.settings.from_address
-        or formataddr((edition.newsletter_name, "newsletter@example.org")),
+        or formataddr((edition.newsletter or "", "newsletter@example.org")),
         to_line=sample_to,
         subject=edition.subject,
         preheader=edition.preheader,

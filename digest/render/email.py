@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import re
-from importlib import resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -347,7 +347,7 @@ __all__ = [
     "RenderWarning",
     "RenderedEdition",
     "default_templates_dir",
-    "packaged_templates_dir",
     "markdown_html",
+    "packaged_templates_dir",
     "render_edition",
 ]

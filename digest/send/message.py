@@ -69,7 +69,7 @@ class RenderedLike(Protocol):
 
 class _EditionLike(Protocol):
     @property
-    def newsletter(self) -> str: ...
+    def newsletter(self) -> str | None: ...
     @property
     def slug(self) -> str: ...
     @property
@@ -99,7 +99,8 @@ class MessageFactory:
                 "missing setting: DIGEST_FROM (e.g. Clippings <clippings@example.org>)",
                 hint="set it in the environment or in .env (see .env.example)",
             )
-        sender = _mailbox("DIGEST_FROM", settings.from_address, default_name=edition.newsletter_name)
+        name = edition.newsletter or ""
+        sender = _mailbox("DIGEST_FROM", settings.from_address, default_name=name)
         reply_to = (
             _mailbox("DIGEST_REPLY_TO", settings.reply_to, default_name="")
             if settings.reply_to
@@ -121,9 +122,7 @@ class MessageFactory:
         self._unsubscribe_mailto = settings.unsubscribe_mailto
         self._domain = sender.domain
 
-        list_id = _display_mailbox(
-            edition.newsletter_name, list_id_namespace(edition.newsletter_name, sender.domain)
-        )
+        list_id = _display_mailbox(name, list_id_namespace(name, sender.domain))
         # Human-readable forms (Unicode, quoted where needed) for backends that take them as is.
         from_display = str(Address(display_name=sender.name, addr_spec=sender.address))
         reply_display = (
@@ -152,8 +151,8 @@ class MessageFactory:
         middle = b""
         if reply_to is not None:
             middle += _address_header("Reply-To", reply_to.name, reply_to.address)
-        namespace = list_id_namespace(edition.newsletter_name, sender.domain)
-        self._middle_headers = middle + _address_header("List-Id", edition.newsletter_name, namespace)
+        namespace = list_id_namespace(name, sender.domain)
+        self._middle_headers = middle + _address_header("List-Id", name, namespace)
         # "=_" can never occur in quoted-printable output, so the boundary cannot clash.
         boundary = f"=_digest_{secrets.token_hex(12)}"
         self._last_headers = (
