@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from digest.audience.addresses import normalise_address, why_invalid
-from digest.spreadsheet import ADDRESS_FORMULA_STARTS
 from digest.audience.digest_set import DigestSet
 from digest.errors import Problem, SubscribersError, similar_files
+from digest.spreadsheet import ADDRESS_FORMULA_STARTS
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 DELIMITERS = (",", ";", "\t")
