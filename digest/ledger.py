@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from digest.audience.subscribers import Subscriber
 from digest.batching import batched
 from digest.errors import DigestError
+from digest.files import private_file, private_folder
 
 DB_NAME = "digest.sqlite3"
 STATUSES = ("pending", "sent", "failed")
@@ -134,7 +135,8 @@ class Ledger:
         self.path = Path(state_dir) / DB_NAME
         self._lock = threading.Lock()  # one connection, possibly used from worker threads
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
+            private_file(self.path)  # before SQLite creates it (and its -wal, -shm) umask-wide
         except OSError as exc:
             raise LedgerError(
                 f"cannot create the state folder {self.path.parent}: {exc.strerror or exc}",

@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 
 from digest.edition.model import SLUG_PATTERN, Edition
 from digest.errors import ConfigError, DigestError, LockedError
+from digest.files import PRIVATE_FILE, private_folder, write_file_atomically
 
 DueState = Literal["not-due", "due", "too-late", "finished", "no-send-at", "invalid"]
 DEFAULT_MAX_LATE = timedelta(days=7)
@@ -239,11 +240,12 @@ def edition_lock(state_dir: Path, slug: str) -> Iterator[Path]:
     path = lock_path(state_dir, slug)
     owner_file = _owner_path(state_dir, slug)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(state_dir)
+        private_folder(path.parent)
     except OSError as exc:
         raise ConfigError(f"cannot create the lock folder {path.parent}: {exc.strerror}") from exc
     # No soft (existence-file) fallback: a soft lock is exactly what a killed run leaves stuck.
-    lock = FileLock(path, timeout=0, blocking=False, fallback_to_soft=False)
+    lock = FileLock(path, timeout=0, mode=PRIVATE_FILE, blocking=False, fallback_to_soft=False)
     try:
         lock.acquire()
     except Timeout:
@@ -262,7 +264,8 @@ def edition_lock(state_dir: Path, slug: str) -> Iterator[Path]:
             "host": socket.gethostname(),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        owner_file.write_text(json.dumps(owner) + "\n", encoding="utf-8")
+        # Atomic and private: a link planted at <slug>.owner is replaced, never followed.
+        write_file_atomically(owner_file, (json.dumps(owner) + "\n").encode("utf-8"))
         yield path
     finally:
         # Removed while still held, so it never erases the next holder's record.

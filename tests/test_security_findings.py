@@ -7,22 +7,29 @@ as a curator types it, files on disk.
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import CliResult
+from smtp_server import SMTPTestServer
 from test_cli_lifecycle import clean_environ
 from test_unsubscribe_app import ONE_CLICK, SECRET, serving, settings_for
 
 from digest.audience.subscribers import SubscriberReport, read_subscribers
 from digest.audience.suppressions import SuppressionStore
 from digest.errors import SubscribersError
+from digest.ledger import Ledger
+from digest.schedule import edition_lock
 from digest.tokens import address_fingerprint, make_token
 from digest.unsubscribe_app import create_app
 
@@ -159,3 +166,91 @@ def test_one_log_line_per_new_unsubscribe_without_the_address(tmp_path: Path) ->
     assert {re.search(r"addr-[0-9a-f]{16}", line).group() for line in lines} == fingerprints  # type: ignore[union-attr]
     assert all("edition 2026-03" in line for line in lines)
     assert not any(a in err or a.split("@")[0] in err for a in addresses)
+
+
+# -- low: planted symbolic links followed by the outbox and the lock owner file ----------------
+
+
+def test_a_planted_link_in_the_outbox_is_not_followed(
+    tmp_path: Path, run_digest: RunDigest, send_env: dict[str, str], edition_file: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    outbox = tmp_path / "outbox" / "2026-03"
+    outbox.mkdir(parents=True)
+    (outbox / ".000001-x@example.org.eml.tmp").symlink_to(victim)
+    (tmp_path / "subscribers.csv").write_text("email\nx@example.org\n")
+    env = {**send_env, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "9", "SMTP_SECURITY": "none"}
+    result = run_digest(
+        "send", "content/2026-03.yaml", "--subscribers", "subscribers.csv", "--dry-run", env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"
+    written = outbox / "000001-x@example.org.eml"
+    assert written.is_file() and not written.is_symlink()
+    assert b"To: x@example.org" in written.read_bytes()
+
+
+def test_a_planted_link_at_the_lock_owner_file_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    state = tmp_path / "state"
+    (state / "locks").mkdir(parents=True)
+    owner = state / "locks" / "2026-03.owner"
+    owner.symlink_to(victim)
+    with edition_lock(state, "2026-03"):
+        assert not owner.is_symlink()
+        assert json.loads(owner.read_text())["pid"] == os.getpid()
+        assert stat.S_IMODE(owner.stat().st_mode) == 0o600
+    assert victim.read_text() == "precious\n"
+
+
+# -- low: state and outbox readable by everyone under umask 022 ---------------------------------
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_state_and_outbox_files_are_private_whatever_the_umask(
+    tmp_path: Path,
+    run_digest: RunDigest,
+    send_env: dict[str, str],
+    edition_file: Path,
+    smtp_server: SMTPTestServer,
+    umask_022: None,
+) -> None:
+    (tmp_path / "subscribers.csv").write_text("email\nada@example.org\nbob@example.org\n")
+    env = {**send_env, **smtp_server.env()}
+    send = ("send", "content/2026-03.yaml", "--subscribers", "subscribers.csv")
+    assert run_digest(*send, "--yes", env=env).exit_code == 0
+    assert run_digest(*send, "--dry-run", env=env).exit_code == 0
+    assert run_digest("suppressions", "add", "eve@example.org", env=env).exit_code == 0
+    export = run_digest("suppressions", "export", "--out", "suppressed.csv", env=env)
+    assert export.exit_code == 0, export.output
+    state = Path(send_env["DIGEST_STATE_DIR"])
+    assert mode(state) == 0o700
+    assert mode(state / "locks") == 0o700
+    assert mode(state / "digest.sqlite3") == 0o600
+    with SuppressionStore(state), Ledger(state):  # -wal and -shm exist while a connection is open
+        for suffix in ("-wal", "-shm"):
+            assert mode(state / f"digest.sqlite3{suffix}") == 0o600, suffix
+    for path in state.rglob("*"):
+        assert mode(path) in (0o600, 0o700), path
+    outbox = tmp_path / "outbox" / "2026-03"
+    assert mode(outbox) == 0o700
+    emls = list(outbox.glob("*.eml"))
+    assert len(emls) == 2 and all(mode(p) == 0o600 for p in emls)
+    assert mode(tmp_path / "suppressed.csv") == 0o600
+    # Build output is meant to be published: readable, still written atomically.
+    assert run_digest("build", "content/2026-03.yaml", env=env).exit_code == 0
+    assert {mode(p) for p in (tmp_path / "dist").rglob("*.*")} == {0o644}

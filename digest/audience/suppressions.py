@@ -29,6 +29,7 @@ from typing import Any, Self, TextIO
 
 from digest.audience.addresses import normalise_address
 from digest.errors import DigestError
+from digest.files import private_file, private_folder
 from digest.ledger import DB_NAME
 from digest.spreadsheet import neutralise_row
 
@@ -161,7 +162,8 @@ class SuppressionStore:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / DB_NAME
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
+            private_file(self.path)  # before SQLite creates it (and its -wal, -shm) umask-wide
             # isolation_level=None: we open every transaction ourselves with BEGIN IMMEDIATE, so a
             # writer waits for the lock up front instead of failing half-way through.
             self._db = sqlite3.connect(
