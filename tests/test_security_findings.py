@@ -6,6 +6,7 @@ as a curator types it, files on disk.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,7 @@ import pytest
 from conftest import CliResult
 from smtp_server import SMTPTestServer
 from test_cli_lifecycle import clean_environ
+from test_tokens import v1_token
 from test_unsubscribe_app import ONE_CLICK, SECRET, serving, settings_for
 
 from digest.audience.subscribers import SubscriberReport, read_subscribers
@@ -30,7 +33,7 @@ from digest.audience.suppressions import SuppressionStore
 from digest.errors import SubscribersError
 from digest.ledger import Ledger
 from digest.schedule import edition_lock
-from digest.tokens import address_fingerprint, make_token
+from digest.tokens import address_fingerprint, make_token, verify_token
 from digest.unsubscribe_app import create_app
 
 RunDigest = Callable[..., CliResult]
@@ -254,3 +257,85 @@ def test_state_and_outbox_files_are_private_whatever_the_umask(
     # Build output is meant to be published: readable, still written atomically.
     assert run_digest("build", "content/2026-03.yaml", env=env).exit_code == 0
     assert {mode(p) for p in (tmp_path / "dist").rglob("*.*")} == {0o644}
+
+
+# -- info: every unsubscribe link showed the reader's address ----------------------------------
+
+
+def link_of(received_message: EmailMessage) -> str:
+    header = str(received_message["List-Unsubscribe"])
+    match = re.search(r"<(https://[^>]+)>", header)
+    assert match, header
+    return match.group(1)
+
+
+def test_links_do_not_show_the_address_and_still_unsubscribe(
+    tmp_path: Path,
+    run_digest: RunDigest,
+    send_env: dict[str, str],
+    edition_file: Path,
+    smtp_server: SMTPTestServer,
+) -> None:
+    (tmp_path / "subscribers.csv").write_text("email\nada.lovelace@example.org\nbob@example.org\n")
+    env = {**send_env, **smtp_server.env(), "DIGEST_SECRET": SECRET}
+    sent = run_digest(
+        "send", "content/2026-03.yaml", "--subscribers", "subscribers.csv", "--yes", env=env
+    )
+    assert sent.exit_code == 0, sent.output
+    links = {r.rcpt_tos[0]: link_of(r.message) for r in smtp_server.messages}
+    for address, link in links.items():
+        token = link.rsplit("/", 1)[1]
+        readable = base64.urlsafe_b64decode(token[3:] + "=" * (-len(token[3:]) % 4))
+        for part in (address, address.split("@")[0], "lovelace", "example"):
+            assert part not in token and part.encode() not in readable, (part, link)
+        assert len(link) < 120
+    settings = settings_for(tmp_path)
+    legacy = v1_token(SECRET, "carol@example.org", "2026-02")  # a link mailed before v2
+    with serving(create_app(settings)) as base, httpx.Client(base_url=base) as client:
+        token = links["ada.lovelace@example.org"].rsplit("/", 1)[1]
+        assert client.post(f"/u/{token}", data=ONE_CLICK).status_code == 200
+        assert client.post(f"/u/{legacy}", data=ONE_CLICK).status_code == 200
+    with SuppressionStore(settings.state_dir) as store:
+        assert sorted(s.address for s in store.iter()) == [
+            "ada.lovelace@example.org",
+            "carol@example.org",
+        ]
+
+
+def test_the_link_of_a_test_proof_unsubscribes_no_one(
+    tmp_path: Path,
+    run_digest: RunDigest,
+    send_env: dict[str, str],
+    edition_file: Path,
+    smtp_server: SMTPTestServer,
+) -> None:
+    (tmp_path / "subscribers.csv").write_text("email\nada@example.org\n")
+    env = {**send_env, **smtp_server.env(), "DIGEST_SECRET": SECRET}
+    proof = run_digest(
+        "send",
+        "content/2026-03.yaml",
+        "--subscribers",
+        "subscribers.csv",
+        "--test",
+        "me@example.org",
+        env=env,
+    )
+    assert proof.exit_code == 0, proof.output
+    (received,) = smtp_server.messages
+    token = link_of(received.message).rsplit("/", 1)[1]
+    assert verify_token(SECRET, token).proof
+    settings = settings_for(tmp_path)
+    with serving(create_app(settings)) as base, httpx.Client(base_url=base) as client:
+        page = client.get(f"/u/{token}")
+        posted = client.post(f"/u/{token}", data=ONE_CLICK)
+    for response in (page, posted):
+        assert response.status_code == 200
+        assert "test copy" in response.text and "Nobody was unsubscribed" in response.text
+        assert "<form" not in response.text
+    with SuppressionStore(settings.state_dir) as store:
+        assert store.count() == 0
+    # The curator pasting the proof's link into `digest unsubscribe` changes nothing either.
+    pasted = run_digest("unsubscribe", link_of(received.message), env=env)
+    assert pasted.exit_code == 0 and "nobody unsubscribed" in pasted.stdout
+    with SuppressionStore(Path(send_env["DIGEST_STATE_DIR"])) as store:
+        assert store.count() == 0

@@ -38,7 +38,7 @@ from digest.audience.subscribers import Subscriber
 from digest.backends.base import CampaignInfo, Fillable, OutgoingMessage, dot_stuffed
 from digest.errors import ConfigError, DigestError
 from digest.settings import Settings
-from digest.tokens import fill_url, make_token
+from digest.tokens import fill_url, make_proof_token, make_token
 
 CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
@@ -118,6 +118,7 @@ class MessageFactory:
                     hint="set it in the environment or in .env (see .env.example)",
                 )
         self._secret = settings.secret.get_secret_value() if settings.secret else None
+        self._test = test  # a proof: its links carry proof tokens, which unsubscribe no one
         self._unsubscribe_url = settings.unsubscribe_url
         self._unsubscribe_mailto = settings.unsubscribe_mailto
         self._domain = sender.domain
@@ -258,6 +259,8 @@ class MessageFactory:
     def _token(self, address: str) -> str:
         if self._secret is None:
             return _PROOF_TOKEN  # a --test proof without DIGEST_SECRET: a link that shows the form
+        if self._test:
+            return make_proof_token(self._secret, address, self._slug)
         return make_token(self._secret, address, self._slug)
 
     def _mailto(self, token: str) -> str:
