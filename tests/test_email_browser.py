@@ -234,3 +234,30 @@ def test_small_print_links_are_tap_sized(browser, email_file: Path, width: int) 
     # Apple's guideline: 44 x 44 points for anything a finger must hit.
     assert [box for box in boxes if box[1] < 44 or box[2] < 44] == []
     page.close()
+
+
+# -- accessibility: axe-core, the engine behind Lighthouse and most a11y checkers -------------
+
+# Vendored (minified, with its MPL-2.0 header) so the suite needs no network and no npm on CI,
+# and a new axe release cannot change the verdict without a commit: see tests/vendor/README.md.
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [390, 1280])
+def test_axe_finds_no_serious_or_critical_violation(
+    browser, email_file: Path, width: int, scheme: str
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page.goto(email_file.as_uri())
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .map((v) => [v.id, v.impact, v.nodes.slice(0, 3).map((n) => n.html.slice(0, 120))])"""
+    )
+    # The checks ran: axe reports what it passed too (contrast, names, lang, list structure...).
+    passed = page.evaluate("async () => (await axe.run(document)).passes.map((p) => p.id)")
+    assert {"color-contrast", "link-name", "html-has-lang", "list", "document-title"} <= set(passed)
+    serious = [v for v in violations if v[1] in ("serious", "critical")]
+    assert serious == [], f"{scheme} mode at {width} px"
+    page.close()
