@@ -11,7 +11,10 @@ import pytest
 
 from digest.audience.bounces import BounceImportError, import_bounces, parse_dsn
 from digest.audience.provenance import Evidence, SentMailCheck
+from digest.audience.subscribers import Subscriber
 from digest.audience.suppressions import SuppressionStore
+from digest.ledger import Ledger
+from digest.verp import verp_address
 
 
 class _TrustEveryReport(SentMailCheck):
@@ -29,6 +32,20 @@ class _TrustEveryReport(SentMailCheck):
 
 
 TRUST_EVERY_REPORT = _TrustEveryReport()
+
+
+def record_sent(state_dir: Path, slug: str, *addresses: str) -> None:
+    """The ledger says ``slug`` was sent to ``addresses`` (what a real send leaves behind)."""
+    with Ledger(state_dir) as ledger:
+        ledger.enqueue(slug, [Subscriber(a, "", {}, n) for n, a in enumerate(addresses, 2)])
+        ledger.mark_sent(slug, [(a, None) for a in addresses])
+
+
+def to_verp(report: str, secret: str, address: str, slug: str = "2026-03") -> str:
+    """``report`` (made by :func:`dsn`) addressed to the VERP address of ``address``'s message,
+    as a bounce of a VERP send is: it then proves it is about that message."""
+    verp = verp_address(secret, "bounces@example.org", address, slug)
+    return report.replace("To: clippings@example.org", f"To: {verp}", 1)
 
 
 def dsn(message_id: str, *recipients: str, report_type: str = "delivery-status") -> str:
