@@ -6,7 +6,7 @@ atomically (:func:`~digest.files.write_file_atomically`: a new temporary file, t
 a crash never leaves half a message behind and a link planted in the folder is never followed.
 The folder is created 0700 and each file is 0600: the messages hold working unsubscribe links.
 Secrets never reach a file: the message bytes hold none, and the file is checked before it is
-written.
+written. With DKIM settings (:mod:`digest.backends.dkim`) each file is signed as a send would be.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from digest.backends.base import (
     DeliveryStatus,
     OutgoingMessage,
 )
+from digest.backends.dkim import DkimSigner, dkim_signer
 from digest.errors import BackendError
 from digest.files import private_folder, write_file_atomically
 from digest.settings import Settings
@@ -43,8 +44,15 @@ class OutboxBackend(Backend):
         super().__init__(settings)
         self.directory = directory
         self._counter = 0
+        self._signer: DkimSigner | None = None
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        dkim_signer(settings)  # DKIM settings, when given, must be whole and valid
 
     async def open(self, campaign: CampaignInfo) -> None:
+        # Signed like an SMTP send, so a dry run shows the DKIM-Signature a send would carry.
+        self._signer = dkim_signer(self.settings)
         if self.directory is None:
             self.directory = Path("outbox") / campaign.slug
         try:
@@ -63,6 +71,8 @@ class OutboxBackend(Backend):
         results = []
         for message in messages:
             data = message.as_bytes()
+            if self._signer is not None:
+                data = self._signer.sign(data)
             if any(secret in data for secret in secrets):
                 results.append(
                     DeliveryResult(
