@@ -121,3 +121,27 @@ def test_help_lists_each_command_with_its_whole_first_sentence(
         assert command is not None and command.help
         assert not shown.endswith("..."), (name, shown)
         assert shown == _first_sentence(command.help), name
+
+
+def test_status_lists_an_edition_past_max_late_as_missed(edition_file, tmp_path, run_digest):
+    text = edition_file.read_text(encoding="utf-8")
+    edition_file.write_text(text + "send_at: 2026-03-31T09:00:00Z\n", encoding="utf-8")
+    env = {"DIGEST_STATE_DIR": str(tmp_path / ".digest")}
+    late = run_digest(
+        "status", str(edition_file), env={**env, "DIGEST_NOW": "2026-05-01T09:00:00Z"}
+    )
+    assert late.exit_code == 0
+    assert late.stdout.splitlines() == [
+        "2026-03: nothing sent yet.",
+        "missed: was due at 2026-03-31 09:00 UTC, 31d ago, longer than --max-late 7d: not sent "
+        f"automatically. If it should still go out, type `digest send {edition_file} "
+        "--subscribers CSV` (without --due), or allow it with `--due --max-late 32d`",
+    ]
+    on_time = run_digest(
+        "status", str(edition_file), env={**env, "DIGEST_NOW": "2026-04-02T09:00:00Z"}
+    )
+    assert on_time.stdout.splitlines() == ["2026-03: nothing sent yet."]
+    as_json = run_digest(
+        "status", str(edition_file), "--json", env={**env, "DIGEST_NOW": "2026-05-01T09:00:00Z"}
+    )
+    assert '"missed": "was due at 2026-03-31 09:00 UTC' in as_json.stdout
