@@ -57,9 +57,11 @@ def make_settings(server: MailgunServer, *, api_key: str = API_KEY) -> Settings:
         secret=SecretStr(SIGNING_SECRET),
         unsubscribe_url=UNSUBSCRIBE_URL,
         unsubscribe_mailto=MAILTO,
-        mailgun_api_key=SecretStr(api_key),
-        mailgun_domain=DOMAIN,
-        mailgun_api_url=server.api_url,
+        raw={
+            "MAILGUN_API_KEY": api_key,
+            "MAILGUN_DOMAIN": DOMAIN,
+            "MAILGUN_API_URL": server.api_url,
+        },
     )
 
 
@@ -404,8 +406,7 @@ def test_missing_settings_are_named() -> None:
         MailgunBackend.check_settings(
             Settings(
                 from_address="a@example.org",
-                mailgun_api_key=SecretStr(API_KEY),
-                mailgun_domain="https://mg.example.org/",
+                raw={"MAILGUN_API_KEY": API_KEY, "MAILGUN_DOMAIN": "https://mg.example.org/"},
             )
         )
 

@@ -392,38 +392,22 @@ def _explained_stop(
 ) -> SendStopped:
     """The stop, with a hint that fits it: a server never reached is most likely a setting;
     a proof is sent again, never resumed."""
+    from digest.backends.base import load_backend
     from digest.send.preflight import settings_source
 
     if result.sent or result.failed or result.stopped:
         return stopped  # the campaign's own "rerun to resume" fits
-    check = _CONNECTION_SETTINGS.get(backend)
-    where = settings_source()
+    backend_class = load_backend(backend)
+    now = backend_class.describe_connection(settings)
     hints = []
-    if check is not None:
-        names, describe = check
-        hints.append(f"check {names} in {where} (now {describe(settings)})")
+    if now is not None:
+        names = [key.env for key in backend_class.connection_settings]
+        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        hints.append(f"check {listed} in {settings_source()} (now {now})")
     hints.append("then rerun the same command" if hints else "rerun the same command")
     if not request.test_address:
         hints[-1] += "; nothing was sent yet"
     return SendStopped(str(stopped), hint=", ".join(hints))
-
-
-def _smtp_now(settings: Settings) -> str:
-    port = settings.smtp_port if settings.smtp_port is not None else "the default port"
-    return (
-        f"{settings.smtp_host}:{port}, SMTP_SECURITY={settings.smtp_security}; tls is usually "
-        "port 465, starttls 587, none a local server"
-    )
-
-
-# Per backend: the settings that decide where it connects, and how to show their values.
-_CONNECTION_SETTINGS = {
-    "smtp": ("SMTP_HOST, SMTP_PORT and SMTP_SECURITY", _smtp_now),
-    "mailgun": (
-        "MAILGUN_API_URL and MAILGUN_DOMAIN",
-        lambda s: f"{s.mailgun_api_url}, {s.mailgun_domain}",
-    ),
-}
 
 
 @contextmanager

@@ -388,7 +388,7 @@ class Campaign:
                 for start in range(0, len(keep), batch_size):
                     await self._queue.put(keep[start : start + batch_size])
         except (DigestError, OSError) as exc:
-            self.request_stop(f"{exc}")
+            self.request_stop(self._scrubbed(str(exc)))
             raise _Fatal() from exc
         for _ in range(self.options.concurrency):
             await self._queue.put(None)  # one "no more work" per worker
@@ -404,7 +404,7 @@ class Campaign:
             try:
                 await self._deliver(batch)
             except (DigestError, OSError) as exc:
-                self.request_stop(f"{exc}")
+                self.request_stop(self._scrubbed(str(exc)))
                 raise _Fatal() from exc
             finally:
                 self._busy.discard(task)  # type: ignore[arg-type]
@@ -430,10 +430,11 @@ class Campaign:
                 # The whole batch could not be tried (server unreachable, connection lost):
                 # not the recipients' fault, so they stay pending, never failed, whatever happens.
                 batch_failures += 1
-                self._note_attempts([(s.email, str(exc)) for s in waiting])
+                reason = self._scrubbed(str(exc))
+                self._note_attempts([(s.email, reason) for s in waiting])
                 if self._breaker.failure():
                     self.request_stop(
-                        f"the server kept failing for {options.breaker_seconds:.0f} s: {exc}"
+                        f"the server kept failing for {options.breaker_seconds:.0f} s: {reason}"
                     )
                     return
                 if batch_failures >= options.max_attempts:
@@ -453,11 +454,11 @@ class Campaign:
                 if outcome.status is DeliveryStatus.SENT:
                     sent.append((subscriber.email, outcome.provider_id or ""))
                 elif outcome.status is DeliveryStatus.FAILED:
-                    failed.append((subscriber.email, outcome.error or "refused"))
+                    failed.append((subscriber.email, self._scrubbed(outcome.error or "refused")))
                 else:
                     deferred.append(subscriber)
                     attempts[subscriber.email] += 1
-                    last_error[subscriber.email] = outcome.error or "deferred"
+                    last_error[subscriber.email] = self._scrubbed(outcome.error or "deferred")
                     if outcome.retry_after is not None:
                         retry_after = max(retry_after or 0.0, outcome.retry_after)
             self._record(sent, failed)
@@ -513,6 +514,11 @@ class Campaign:
                     rate=self.result.sent / elapsed,
                 )
             )
+
+    def _scrubbed(self, error: str) -> str:
+        """A backend's error text without any secret in force: a plug-in may quote a server
+        that echoes its credentials, and the ledger, the summary and the log all show it."""
+        return self.backend.settings.scrub(error)
 
     def _note_attempts(self, errors: list[tuple[str, str]]) -> None:
         if self.ledger is not None and errors:
