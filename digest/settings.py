@@ -33,6 +33,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 
 from digest.errors import ConfigError
+from digest.scrub import scrub
 
 BACKENDS_GROUP = "digest.backends"  # the entry-point group naming every backend class
 _YES = frozenset({"1", "true", "yes", "on"})
@@ -340,16 +341,14 @@ class Settings:
     def scrub(self, text: str) -> str:
         """``text`` with every secret in force replaced by ``***``: a server's reply, an error or
         a log line may quote one. The forms a credential travels in (declared by its key's
-        ``hidden_forms``: base64 for SMTP AUTH, HTTP Basic auth) are hidden too, so a server
-        echoing what it was given cannot leak them either."""
+        ``hidden_forms``: base64 for SMTP AUTH, HTTP Basic auth) are hidden too, and each in
+        every encoding of :mod:`digest.scrub`, so a server echoing what it was given cannot leak
+        them either."""
         hidden = self.secrets()
         for key in every_declared_key():
             if key.hidden_forms is not None and (value := _clean(self.raw.get(key.env))):
                 hidden.extend(key.hidden_forms(value, self.raw))
-        # Longest first: a secret inside another one must not leave the longer one half shown.
-        for secret in sorted(hidden, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, hidden)
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming every listed setting that is not set."""
