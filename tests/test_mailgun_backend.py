@@ -29,6 +29,7 @@ from digest.backends.mailgun import MailgunBackend, check_batch_is_private
 from digest.errors import BackendError, ConfigError
 from digest.ledger import Ledger
 from digest.render.merge import MergeTemplate, SlotMarkers, escape_html, escape_text
+from digest.retry import RetryPolicy
 from digest.send.campaign import Campaign, RunResult, SendOptions
 from digest.send.message import MessageFactory
 from digest.settings import Settings
@@ -447,7 +448,7 @@ def test_a_campaign_through_mailgun_reaches_everyone_once(
     ]
     # The server fails twice on the way: both are retried by the engine.
     server.fail_next(Fault.server_error(503), Fault.rate_limited(retry_after=0))
-    options = SendOptions(concurrency=2, backoff_base=0.01, backoff_max=0.05)
+    options = SendOptions(concurrency=2, retry=RetryPolicy(backoff=0.01, max_backoff=0.05))
 
     def run() -> RunResult:
         with Ledger(tmp_path) as ledger:

@@ -52,6 +52,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol
 
 from digest.errors import ConfigError
+from digest.retry import RetryPolicy
 from digest.settings import Setting, Settings
 
 
@@ -175,6 +176,11 @@ class Backend(ABC):
         if not cls.connection_settings:
             return None
         return ", ".join(str(settings[key]) for key in cls.connection_settings if not key.secret)
+
+    def retry_policy(self, policy: RetryPolicy) -> RetryPolicy:
+        """The run's retry policy as this backend wants it; ``policy`` is what the command line
+        set. Override to refine it for the provider (``policy.refined(backoff=10.0)``)."""
+        return policy
 
     @abstractmethod
     async def open(self, campaign: CampaignInfo) -> None:
