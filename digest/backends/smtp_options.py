@@ -26,7 +26,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.backends.dkim import DkimSigner, dkim_signer
 from digest.errors import ConfigError
-from digest.settings import Settings, flag_setting, text_setting
+from digest.settings import Settings, text_setting
 from digest.verp import MAX_BOUNCE_LOCAL_PART
 
 # The declarations (SMTPBackend.declared_settings lists them); smtp_options() checks the values.
@@ -35,8 +35,10 @@ DIGEST_BOUNCE_ADDRESS = text_setting(
     "the envelope sender (MAIL FROM / Return-Path) of SMTP sends; default: DIGEST_FROM's address",
     example="bounces@example.org",
 )
-DIGEST_VERP = flag_setting(
-    "DIGEST_VERP", "yes: one signed envelope sender per recipient; needs DIGEST_SECRET"
+DIGEST_VERP = text_setting(  # yes/no, checked by smtp_options() with the others
+    "DIGEST_VERP",
+    "yes: one signed envelope sender per recipient; needs DIGEST_SECRET",
+    example="no",
 )
 SMTP_CA_FILE = text_setting(
     "SMTP_CA_FILE",
