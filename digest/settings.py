@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 
 from digest.errors import ConfigError
+from digest.reserved_domains import allow_reserved_domains
 from digest.scrub import scrub
 
 SECURITY_MODES = ("tls", "starttls", "none")
@@ -180,6 +181,11 @@ def load_settings(
     mailto = get("DIGEST_UNSUBSCRIBE_MAILTO")
     if mailto is not None and not mailto.lower().startswith("mailto:"):
         mailto = "mailto:" + mailto
+    reserved_text = (get("DIGEST_ALLOW_RESERVED_DOMAINS") or "no").lower()
+    if reserved_text not in _YES | _NO:
+        problems.append(f"DIGEST_ALLOW_RESERVED_DOMAINS must be yes or no, not {reserved_text!r}")
+    # Every address check of this command follows it (digest.reserved_domains).
+    allow_reserved_domains(reserved_text in _YES)
     if problems:
         raise ConfigError("; ".join(problems), hint="fix the setting in the environment or .env")
 

@@ -76,7 +76,7 @@ def smtp_options(settings: Settings) -> SMTPOptions:
     if bounce is not None:
         address = parseaddr(bounce)[1]
         try:
-            checked = validate_email(address, check_deliverability=False, test_environment=True)
+            checked = validate_email(address, check_deliverability=False)
             bounce = checked.ascii_email
             if bounce is None:
                 problems.append("DIGEST_BOUNCE_ADDRESS must be an ASCII address")
