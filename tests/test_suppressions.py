@@ -19,8 +19,8 @@ from digest.audience.suppressions import (
     SuppressionStore,
 )
 from digest.audience.sync import sync_from_mailgun
-from digest.ledger import DB_NAME
 from digest.settings import load_settings
+from digest.state import DB_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 
