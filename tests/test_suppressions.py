@@ -18,7 +18,7 @@ from digest.audience.suppressions import (
     SuppressionError,
     SuppressionStore,
 )
-from digest.audience.sync import sync_from_mailgun
+from digest.send.suppression_sync import sync_from_mailgun
 from digest.settings import load_settings
 from digest.state import DB_NAME
 

@@ -131,8 +131,8 @@ def _export_to_file(store: SuppressionStore, path: Path, reason: str | None) -> 
 def sync_command() -> int:
     """Pull Mailgun's unsubscribes, bounces and complaints for MAILGUN_DOMAIN into the list."""
     # Imported here: only this command needs the Mailgun backend and httpx.
-    from digest.audience.sync import sync_from_mailgun
     from digest.backends.mailgun import MAILGUN_DOMAIN
+    from digest.send.suppression_sync import sync_from_mailgun
 
     settings = load_settings()
     settings.require("MAILGUN_API_KEY", "MAILGUN_DOMAIN")

@@ -232,7 +232,7 @@ def _sync_mailgun_suppressions(
 ) -> None:
     """Pull Mailgun's unsubscribes, bounces and complaints first; a failure only warns (Mailgun
     itself never delivers to an address on its suppression lists)."""
-    from digest.audience.sync import sync_from_mailgun
+    from digest.send.suppression_sync import sync_from_mailgun
 
     try:
         report = sync_from_mailgun(store, settings)
