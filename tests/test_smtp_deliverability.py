@@ -3,6 +3,7 @@ real SMTP server (aiosmtpd on 127.0.0.1, with a certificate of a CA made by the 
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import ssl
@@ -242,8 +243,6 @@ def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
         check=True,
         capture_output=True,
     ).stdout
-    import base64
-
     return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
@@ -284,6 +283,11 @@ def test_every_smtp_message_is_dkim_signed_and_verifies(
         assert {"from", "to", "subject", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed)
         # A changed body no longer verifies: the signature covers what was sent.
         assert not verifies(received.data.replace(b"Hello", b"Hullo", 1), dkim_key[1])
+        # What relays do (a header added on top, a header refolded) does not break it.
+        relayed = b"Received: from a by b; Tue, 31 Mar 2026 09:00:00 +0000\r\n" + (
+            received.data.replace(b"Subject: Clippings,", b"Subject:   Clippings,\r\n\t", 1)
+        )
+        assert verifies(relayed, dkim_key[1])
 
 
 def test_outbox_messages_are_dkim_signed_too(
@@ -294,6 +298,29 @@ def test_outbox_messages_are_dkim_signed_too(
     files = sorted((ready / "outbox" / "2026-03").glob("*.eml"))
     assert len(files) == 3
     assert all(verifies(path.read_bytes(), dkim_key[1]) for path in files)
+
+
+def test_an_ed25519_key_signs_ed25519_sha256(
+    ready: Path, send_env: dict[str, str], run_digest: Callable
+) -> None:
+    key = ready / "ed25519.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)], check=True)
+    spki = subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    record = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(spki[-32:])
+    env = {**send_env, "DKIM_DOMAIN": "example.org", "DKIM_SELECTOR": "news2026",
+           "DKIM_PRIVATE_KEY_FILE": str(key)}  # fmt: skip
+    result = run_digest(*SEND, "--dry-run", env=env)
+    assert result.exit_code == 0, result.output
+    files = sorted((ready / "outbox" / "2026-03").glob("*.eml"))
+    assert len(files) == 3
+    for path in files:
+        data = path.read_bytes()
+        assert b"a=ed25519-sha256" in data
+        assert verifies(data, record)
 
 
 def test_a_key_that_is_no_key_is_named(
@@ -309,3 +336,32 @@ def test_a_key_that_is_no_key_is_named(
     result: CliResult = run_digest(*SEND, "--dry-run", env=env)
     assert result.exit_code == 1
     assert "DKIM_PRIVATE_KEY_FILE" in result.output and "not-a-key.pem" in result.output
+
+
+# -- staging on reserved domains ----------------------------------------------------------------
+
+STAGING_READERS = ["ada@example.test", "bob@box.local", "carol@x.invalid", "dave@y.localhost"]
+
+
+def test_reserved_domains_pass_only_with_digest_allow_reserved_domains(
+    tmp_path: Path,
+    edition_file: Path,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    run_digest: Callable,
+) -> None:
+    (tmp_path / "subscribers.csv").write_text("email\n" + "\n".join(STAGING_READERS) + "\n")
+    env = env_for(smtp_server, send_env, DIGEST_FROM="Staging <news@staging.test>")
+    refused = run_digest(*SEND, env=env)
+    assert refused.exit_code == 1
+    assert "DIGEST_FROM" in refused.output and smtp_server.messages == []
+
+    allowed = run_digest(*SEND, env={**env, "DIGEST_ALLOW_RESERVED_DOMAINS": "yes"})
+    assert allowed.exit_code == 0, allowed.output
+    assert sorted(smtp_server.recipients()) == sorted(STAGING_READERS)
+    assert {m.mail_from for m in smtp_server.messages} == {"news@staging.test"}
+
+    # The next command without the setting refuses them again (nothing sticks in the process).
+    again = run_digest("validate", "content/2026-03.yaml", "--subscribers", "subscribers.csv",
+                       "--strict", env=env)  # fmt: skip
+    assert again.exit_code == 1 and "ada@example.test" in again.output
