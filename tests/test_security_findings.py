@@ -32,7 +32,7 @@ from digest.audience.subscribers import SubscriberReport, read_subscribers
 from digest.audience.suppressions import SuppressionStore
 from digest.errors import SubscribersError
 from digest.ledger import Ledger
-from digest.schedule import edition_lock
+from digest.state import edition_lock
 from digest.tokens import address_fingerprint, make_token, verify_token
 from digest.unsubscribe_app import create_app
 
