@@ -33,6 +33,7 @@ _COMMAND_MODULES = {
     "add": "add",
     "links": "links",
     "templates": "templates",
+    "secret": "secret",
 }
 
 
