@@ -206,6 +206,7 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
     # Imported here so `digest --help` stays quick and other commands need none of this.
     from digest.audience.subscribers import SubscriberReport, read_subscribers
     from digest.edition.load import load_edition
+    from digest.newsletter import find_newsletter
     from digest.render.email import render_edition
     from digest.send.message import MessageFactory
     from digest.send.preflight import backend_problems, settings_problems
@@ -228,7 +229,10 @@ def send_edition(edition_path: Path, request: SendRequest, settings: Settings) -
             hint=f"digest validate {edition_path} --subscribers {request.subscribers}",
         )
 
-    rendered = render_edition(edition, archive_url=settings.archive_url)
+    # The newsletter beside the edition: its identity, and the default "view in browser" link.
+    rendered = render_edition(
+        edition, newsletter=find_newsletter(edition_path), archive_url=settings.archive_url
+    )
     for warning in rendered.warnings:
         err.print(f"warning: {warning}", markup=False)
     messages = MessageFactory(rendered, settings, test=is_test)

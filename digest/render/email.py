@@ -101,11 +101,12 @@ def render_edition(
 
     ``newsletter`` is the identity from ``digest.toml`` (None: one made of the edition's
     ``newsletter:`` name). ``archive_url`` is the "view in browser" link, the same for every
-    recipient; a ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the slug.
+    recipient: a ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the slug;
+    None falls back to the newsletter's ``{site_url}<slug>/`` (see :func:`archive_url_for`).
     Raises :class:`TemplateError` naming the template file and line when a template is broken.
     """
     environment = _environment((templates_dir or default_templates_dir()).resolve())
-    archive = archive_url.replace("{slug}", edition.slug) if archive_url else None
+    archive = archive_url_for(edition, newsletter, archive_url)
     identity = newsletter_of(edition, newsletter)
 
     html_markers = SlotMarkers()
@@ -139,6 +140,29 @@ def render_edition(
         warnings=tuple(_warnings(edition, html_bytes)),
         html_bytes=html_bytes,
     )
+
+
+def render_web_html(
+    edition: Edition, newsletter: Newsletter | None = None, *, templates_dir: Path | None = None
+) -> str:
+    """The HTML template rendered in the web mode: no recipient, no unsubscribe link, no "view
+    in browser" link (the reader is in the browser). :mod:`digest.render.web` makes it a page."""
+    environment = _environment((templates_dir or default_templates_dir()).resolve())
+    identity = newsletter_of(edition, newsletter)
+    context = _context(edition, identity, None, None, markdown=markdown_html)
+    return _mjml_to_html(
+        _render_template(environment, HTML_TEMPLATE, context), environment, HTML_TEMPLATE
+    )
+
+
+def archive_url_for(
+    edition: Edition, newsletter: Newsletter | None, archive_url: str | None
+) -> str | None:
+    """The "view in browser" link: ``DIGEST_ARCHIVE_URL`` (with ``{slug}`` filled) when set,
+    else the edition's page on the published site, ``{site_url}<slug>/`` (contract §6)."""
+    if archive_url:
+        return archive_url.replace("{slug}", edition.slug)
+    return newsletter.edition_url(edition.slug) if newsletter is not None else None
 
 
 def markdown_html(text: str | None) -> Markup:
@@ -365,9 +389,11 @@ __all__ = [
     "SUBJECT_WARNING_CHARS",
     "RenderWarning",
     "RenderedEdition",
+    "archive_url_for",
     "default_templates_dir",
     "markdown_html",
     "newsletter_of",
     "packaged_templates_dir",
     "render_edition",
+    "render_web_html",
 ]
