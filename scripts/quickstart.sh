@@ -26,3 +26,5 @@ run() { printf '\n$ %s\n' "$*"; "$@"; }
 run .venv/bin/digest validate content/2026-03.yaml --subscribers subscribers.example.csv --backend outbox
 run .venv/bin/digest build content/2026-03.yaml
 run .venv/bin/digest send content/2026-03.yaml --subscribers subscribers.example.csv --dry-run
+# The web archive of the published editions (the bundled one's send_at has passed).
+run .venv/bin/digest publish content --out site

@@ -247,3 +247,19 @@ def test_a_folder_publish_did_not_write_is_never_replaced(
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     assert run_digest("publish", "--out", ".", env=publication).exit_code == 1
     assert (tmp_path / "content" / "2026-01.yaml").is_file()
+
+
+def test_the_pages_workflow_publishes_site_on_content_pushes_and_is_off_by_default() -> None:
+    import yaml
+
+    workflow = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "publish.yml"
+    data = yaml.safe_load(workflow.read_text(encoding="utf-8"))
+    triggers = data[True]  # YAML 1.1 reads the key `on` as true
+    assert "content/**" in triggers["push"]["paths"]
+    job = data["jobs"]["publish"]
+    assert job["if"] == "${{ vars.DIGEST_PUBLISH_ENABLED == 'true' }}"
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert "digest publish content --out site" in runs
+    uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-pages")]
+    assert uploads and uploads[0]["with"]["path"] == "site"
+    assert data["permissions"]["pages"] == "write"

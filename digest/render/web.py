@@ -10,6 +10,10 @@ email must not have, in Python so that the email templates stay one design:
   visible marker on drafts;
 - out: the hidden preheader (and its filler) and Outlook's conditional comments, which only
   mail clients read; a browser, a search engine and a feed reader are better without them.
+
+The page keeps its CSS in ``<style>`` (not inlined: a browser computes the same styles, and
+premailer is most of a render's time); the feed's copy is inlined, as feed readers drop
+``<style>``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from pathlib import Path
 from markupsafe import escape
 
 from digest.edition.model import Edition
+from digest.errors import TemplateError
 from digest.newsletter import Newsletter
-from digest.render.email import newsletter_of, render_web_html
+from digest.render.email import inline_css, newsletter_of, render_web_html
 
 FEED_FILE = "feed.xml"
 
@@ -57,10 +62,11 @@ body { overflow-wrap: anywhere; }
 
 @dataclass(frozen=True)
 class WebEdition:
-    """A web edition: ``html`` the whole page, ``content`` the edition alone (for feeds)."""
+    """A web edition: ``html`` the whole page; ``feed_content`` (when asked for) the edition
+    alone with its CSS inlined, for feed readers, which drop ``<style>``."""
 
     html: str
-    content: str
+    feed_content: str | None = None
 
 
 def render_web_edition(
@@ -70,32 +76,45 @@ def render_web_edition(
     draft: bool = False,
     archive_href: str = "../",
     templates_dir: Path | None = None,
+    feed_content: bool = False,
 ) -> WebEdition:
     """Render ``edition`` as its web page. ``archive_href`` is the link back to the archive
     (relative: the page lives at ``<slug>/index.html``); ``draft`` adds ``noindex`` and a
     visible marker. Canonical, Open Graph and feed links need ``newsletter.site_url``."""
     identity = newsletter_of(edition, newsletter)
-    html = render_web_html(edition, identity, templates_dir=templates_dir)
-    html = _PREHEADER.sub(r"\1", html, count=1)
-    html = _OUTLOOK_ONLY.sub("", html)
-
-    opening = _BODY_OPEN.search(html)
-    closing = html.rfind(_BODY_CLOSE)
-    if opening is None or closing < 0 or html.find(_HEAD_CLOSE) < 0:  # an odd custom template
-        raise ValueError("the rendered template has no <head> and <body>")
-    content = html[opening.end() : closing].strip("\n")
-
+    html = _without_email_only_parts(
+        render_web_html(edition, identity, templates_dir=templates_dir)
+    )
+    opening, closing = _body_bounds(html)
     head = _head_tags(edition, identity, draft=draft)
     bar = _bar(identity, archive_href=archive_href, draft=draft)
     page = (
-        html[: opening.end()].replace(_HEAD_CLOSE, head + _HEAD_CLOSE, 1)
+        html[:opening].replace(_HEAD_CLOSE, head + _HEAD_CLOSE, 1)
         + "\n"
         + bar
-        + content
+        + html[opening:closing].strip("\n")
         + "\n"
         + html[closing:]
     )
-    return WebEdition(html=page, content=content)
+    feed = None
+    if feed_content:
+        inlined = inline_css(html)
+        start, end = _body_bounds(inlined)
+        feed = inlined[start:end].strip("\n")
+    return WebEdition(html=page, feed_content=feed)
+
+
+def _without_email_only_parts(html: str) -> str:
+    return _OUTLOOK_ONLY.sub("", _PREHEADER.sub(r"\1", html, count=1))
+
+
+def _body_bounds(html: str) -> tuple[int, int]:
+    """Where the body's content starts and ends."""
+    opening = _BODY_OPEN.search(html)
+    closing = html.rfind(_BODY_CLOSE)
+    if opening is None or closing < 0 or html.find(_HEAD_CLOSE) < 0:  # an odd custom template
+        raise TemplateError("the HTML template's output has no <head> and <body>")
+    return opening.end(), closing
 
 
 def render_web_page(
