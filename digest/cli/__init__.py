@@ -30,6 +30,9 @@ _COMMAND_MODULES = {
     "serve-unsubscribe": "serve_unsubscribe",
     "bounces": "bounces",
     "publish": "publish",
+    "new": "new",
+    "add": "add",
+    "links": "links",
 }
 
 
