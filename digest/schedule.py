@@ -1,30 +1,24 @@
-"""Scheduled sends: which editions are due (``digest send --due``), the per-edition send lock,
-and the job definitions ``digest schedule`` prints (crontab, systemd timer, GitHub Actions).
+"""Scheduled sends: which editions are due (``digest send --due``) and the job definitions
+``digest schedule`` prints (crontab, systemd timer, GitHub Actions).
 
 A scheduler may fire as often as it likes: :func:`decide` says "due" only when ``send_at`` has
 come, the edition is not finished in the ledger and it is not older than the grace period;
-:func:`edition_lock` makes sure two overlapping runs never both send the same edition.
+:func:`digest.state.edition_lock` makes sure two overlapping runs never both send the same edition.
 The clock is always passed in (``now``), so tests and the CLI control time.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
-import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
-from filelock import FileLock, Timeout
-
-from digest.edition.model import SLUG_PATTERN, Edition
-from digest.errors import ConfigError, DigestError, LockedError
+from digest.edition.model import Edition
+from digest.errors import ConfigError, DigestError
 from digest.settings import DIGEST_STATE_DIR, every_declared_key
 
 DueState = Literal["not-due", "due", "too-late", "finished", "no-send-at", "invalid"]
@@ -206,69 +200,6 @@ def due_editions(
     ]
     far_future = datetime.max.replace(tzinfo=UTC)
     return sorted(decisions, key=lambda d: (d.send_at or far_future, d.path.name))
-
-
-# --------------------------------------------------------------------------- the send lock
-
-
-def lock_path(state_dir: Path, slug: str) -> Path:
-    return Path(state_dir) / "locks" / f"{slug}.lock"
-
-
-def _owner_path(state_dir: Path, slug: str) -> Path:
-    return Path(state_dir) / "locks" / f"{slug}.owner"
-
-
-def _describe_owner(owner_file: Path) -> str:
-    try:
-        owner = json.loads(owner_file.read_text(encoding="utf-8"))
-        return f" (pid {owner['pid']} on {owner['host']}, started {owner['started']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-
-
-@contextmanager
-def edition_lock(state_dir: Path, slug: str) -> Iterator[Path]:
-    """Hold ``<state_dir>/locks/<slug>.lock`` exclusively for the block, or raise LockedError.
-
-    It is an flock, which the OS drops when the holder exits in any way (even SIGKILL), so a
-    crashed run can never leave the edition locked. Who holds it (pid, host, start time) is
-    written next to it, in ``<slug>.owner``, for the message the next run prints.
-    """
-    if not re.fullmatch(SLUG_PATTERN, slug):
-        raise ValueError(f"not a valid slug for a lock file: {slug!r}")
-    path = lock_path(state_dir, slug)
-    owner_file = _owner_path(state_dir, slug)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the lock folder {path.parent}: {exc.strerror}") from exc
-    # No soft (existence-file) fallback: a soft lock is exactly what a killed run leaves stuck.
-    lock = FileLock(path, timeout=0, blocking=False, fallback_to_soft=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LockedError(
-            f"another run is sending {slug}{_describe_owner(owner_file)}",
-            hint="it will finish or resume on a later run; the lock goes away when that run ends",
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot lock {path}: {exc.strerror or exc}",
-            hint="DIGEST_STATE_DIR must be on a local filesystem that supports flock",
-        ) from exc
-    try:
-        owner = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        owner_file.write_text(json.dumps(owner) + "\n", encoding="utf-8")
-        yield path
-    finally:
-        # Removed while still held, so it never erases the next holder's record.
-        owner_file.unlink(missing_ok=True)
-        lock.release()
 
 
 # --------------------------------------------------------------------------- job definitions

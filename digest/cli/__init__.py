@@ -33,6 +33,7 @@ _COMMAND_MODULES = {
     "new": "new",
     "add": "add",
     "links": "links",
+    "templates": "templates",
 }
 
 

@@ -242,7 +242,7 @@ def _open_state(
 
     if request.records:
         from digest.ledger import Ledger
-        from digest.schedule import edition_lock
+        from digest.state import edition_lock
 
         stack.enter_context(edition_lock(settings.state_dir, edition.slug))
         suppressions = stack.enter_context(SuppressionStore(settings.state_dir))
@@ -251,9 +251,9 @@ def _open_state(
         ledger = stack.enter_context(Ledger(settings.state_dir))
         return ledger, suppressions
     if request.dry_run and not request.test_address:
-        from digest.ledger import DB_NAME
+        from digest.state import has_database
 
-        if (settings.state_dir / DB_NAME).is_file():
+        if has_database(settings.state_dir):
             return None, stack.enter_context(SuppressionStore(settings.state_dir))
     return None, None
 
@@ -263,7 +263,7 @@ def _sync_mailgun_suppressions(
 ) -> None:
     """Pull Mailgun's unsubscribes, bounces and complaints first; a failure only warns (Mailgun
     itself never delivers to an address on its suppression lists)."""
-    from digest.audience.sync import sync_from_mailgun
+    from digest.send.suppression_sync import sync_from_mailgun
 
     try:
         report = sync_from_mailgun(store, settings)
