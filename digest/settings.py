@@ -55,6 +55,9 @@ class Settings:
     mailgun_domain: str | None = None
     mailgun_api_url: str = DEFAULT_MAILGUN_API_URL
 
+    # DIGEST_DNS_SERVER: where `digest doctor` sends its look-ups; None: the system's resolver.
+    dns_server: tuple[str, int] | None = None
+
     # Every raw value, for settings a plug-in backend defines itself (never printed).
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -113,6 +116,7 @@ _ENV_TO_ATTR = {
     "MAILGUN_API_KEY": "mailgun_api_key",
     "MAILGUN_DOMAIN": "mailgun_domain",
     "MAILGUN_API_URL": "mailgun_api_url",
+    "DIGEST_DNS_SERVER": "dns_server",
 }
 
 
@@ -179,6 +183,11 @@ def load_settings(
     archive_url = get("DIGEST_ARCHIVE_URL")
     if archive_url is not None and "{slug}" not in archive_url:
         problems.append("DIGEST_ARCHIVE_URL must hold {slug}")
+    dns_server: tuple[str, int] | None = None
+    if (raw := get("DIGEST_DNS_SERVER")) is not None:
+        dns_server = host_and_port(raw, default_port=53)
+        if dns_server is None:
+            problems.append(f"DIGEST_DNS_SERVER must be host:port, e.g. 127.0.0.1:53, not {raw!r}")
     mailto = get("DIGEST_UNSUBSCRIBE_MAILTO")
     if mailto is not None and not mailto.lower().startswith("mailto:"):
         mailto = "mailto:" + mailto
@@ -204,6 +213,7 @@ def load_settings(
         mailgun_api_key=_secret(get("MAILGUN_API_KEY")),
         mailgun_domain=get("MAILGUN_DOMAIN"),
         mailgun_api_url=(get("MAILGUN_API_URL") or DEFAULT_MAILGUN_API_URL).rstrip("/"),
+        dns_server=dns_server,
         raw=dict(values),
     )
 
@@ -212,3 +222,23 @@ def _is_local_http(url: str) -> bool:
     """http:// is tolerated for a local endpoint only (tests, a curator trying it out)."""
     lowered = url.lower()
     return lowered.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+
+
+def host_and_port(text: str, *, default_port: int) -> tuple[str, int] | None:
+    """``host:port``, ``[v6 address]:port`` or a bare host (``default_port``); None if neither."""
+    host, port_text = text, None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        port_text = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    # More than one colon and no brackets: a bare IPv6 address.
+    if not host or any(c.isspace() for c in host):
+        return None
+    if port_text is None:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return host, int(port_text)

@@ -1,0 +1,208 @@
+"""DKIM (RFC 6376): a TXT record at ``<selector>._domainkey.<domain>`` with ``v=DKIM1`` and a
+``p=`` public key, RSA of at least 1024 bits (Gmail's floor; 2048 advised) or ed25519; when
+DKIM_PRIVATE_KEY_FILE is set, the published key is its public half."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from digest.doctor.keys import (
+    KeyUnreadable,
+    dkim_public_key,
+    rsa_key_from_pem,
+    rsa_modulus_from_dkim,
+)
+from digest.doctor.lookup import DnsLookup, LookupFailed
+from digest.doctor.report import Finding, Fix, shorten, txt_line
+from digest.doctor.tags import parse_tags
+
+MIN_RSA_BITS = 1024
+ADVISED_RSA_BITS = 2048
+_PUBLIC_KEY_HOWTO = (
+    "the public key, one line of base64, from: openssl rsa -in KEY.pem -pubout "
+    "| grep -v -- ----- | tr -d '\\n'"
+)
+
+
+def _own_public_key(key_file: str | None) -> tuple[int, str] | None:
+    """(modulus, p= value) of DKIM_PRIVATE_KEY_FILE's RSA key; None when unset or unreadable
+    (the SMTP backend reports a key it cannot use when it sends). Only the public half leaves
+    this function."""
+    if not key_file:
+        return None
+    try:
+        modulus, exponent = rsa_key_from_pem(Path(key_file).read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, KeyUnreadable):
+        return None
+    return modulus, dkim_public_key(modulus, exponent)
+
+
+def check_dkim(
+    lookup: DnsLookup,
+    domain: str,
+    selector: str | None,
+    *,
+    key_file: str | None = None,
+    mailgun: bool = False,
+) -> Finding:
+    own = _own_public_key(key_file)
+    if not selector:
+        where = (
+            "Mailgun signs for this domain; its selector is the name before ._domainkey in "
+            "Mailgun's DNS records page for the domain"
+            if mailgun
+            else "digest signs when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are "
+            "set (see docs/deliverability.md); if your relay signs instead, its selector is the "
+            "s= of the DKIM-Signature header in a message it sent"
+        )
+        return Finding(
+            "DKIM",
+            domain,
+            "FAIL",
+            "DKIM_SELECTOR is not set, so the DKIM record cannot be looked up; Gmail and Yahoo "
+            "require DKIM for bulk senders",
+            fixes=(Fix("set", "DKIM_SELECTOR=<selector>"),),
+            notes=(where,),
+        )
+    name = f"{selector}._domainkey.{domain}"
+    key_value = own[1] if own else "<public key>"
+    wanted = txt_line(name, f"v=DKIM1; k=rsa; p={key_value}")
+    howto = () if own else (f"<public key>: {_PUBLIC_KEY_HOWTO}",)
+    try:
+        answer = lookup.txt(name)
+    except LookupFailed as exc:
+        return Finding("DKIM", name, "ERROR", str(exc))
+    if not answer.records:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            "no DKIM record: receivers cannot verify digest's signatures",
+            fixes=(Fix("add", wanted),),
+            notes=howto,
+        )
+    if len(answer.records) > 1:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"{len(answer.records)} TXT records at the selector; keep exactly one DKIM key",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    record = answer.records[0]
+    shown = shorten(record, 60)
+    tags = parse_tags(record)
+    if tags is None:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"{shown}: cannot be read (not tag=value; pairs)",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    if tags.get("v", "DKIM1") != "DKIM1":
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"{shown}: v={tags['v']} (it must be v=DKIM1)",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    if "p" not in tags:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"{shown}: no p= public key",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    if not tags["p"]:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            "p= is empty: the key has been revoked",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    algorithm = tags.get("k", "rsa").lower()
+    notes: list[str] = []
+    if "v" not in tags:
+        notes.append("add v=DKIM1 at the start of the record (recommended)")
+    testing = "y" in tags.get("t", "").split(":")
+    if testing:
+        notes.append("t=y marks the key as a test: some receivers treat the mail as unsigned")
+    if algorithm == "ed25519":
+        try:
+            raw = base64.b64decode(tags["p"], validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            return Finding(
+                "DKIM",
+                name,
+                "FAIL",
+                "p= is not a valid ed25519 key (cut short or garbled?)",
+                fixes=(Fix("change", wanted),),
+                notes=howto,
+            )
+        notes.append("not every receiver verifies ed25519 yet: sign with an RSA key as well")
+        return Finding("DKIM", name, "WARN" if testing else "OK", "ed25519 key", notes=tuple(notes))
+    if algorithm != "rsa":
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"k={algorithm}: not a key type receivers know (rsa, ed25519)",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    try:
+        modulus = rsa_modulus_from_dkim(tags["p"])
+    except KeyUnreadable as exc:
+        # Receivers cannot verify with a key they cannot read either.
+        what = "valid base64" if str(exc) == "not base64" else "a whole RSA public key"
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"p= is not {what} (cut short or garbled?)",
+            fixes=(Fix("change", wanted),),
+            notes=howto,
+        )
+    bits = modulus.bit_length()
+    if bits < MIN_RSA_BITS:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            f"RSA key of {bits} bits: Gmail requires at least {MIN_RSA_BITS}, "
+            f"{ADVISED_RSA_BITS} is advised",
+            fixes=(Fix("change", wanted),),
+            notes=(*howto, f"make a new key: openssl genrsa -out dkim.pem {ADVISED_RSA_BITS}"),
+        )
+    if own is not None and own[0] != modulus:
+        return Finding(
+            "DKIM",
+            name,
+            "FAIL",
+            "the published key is not the public half of DKIM_PRIVATE_KEY_FILE: every "
+            "signature digest makes will fail",
+            fixes=(Fix("change", wanted),),
+        )
+    if bits < ADVISED_RSA_BITS:
+        notes.append(f"{ADVISED_RSA_BITS}-bit keys are advised; {bits} bits still pass")
+    matched = ", matches DKIM_PRIVATE_KEY_FILE" if own is not None else ""
+    return Finding(
+        "DKIM",
+        name,
+        "WARN" if testing else "OK",
+        f"RSA key, {bits} bits{matched}",
+        notes=tuple(notes),
+    )
