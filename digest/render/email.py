@@ -34,6 +34,7 @@ from premailer import Premailer
 from digest.edition.markdown import rendering_parser
 from digest.edition.model import Edition
 from digest.errors import TemplateError
+from digest.newsletter import Newsletter
 from digest.render.merge import MergeTemplate, SlotMarkers, escape_html, escape_text
 from digest.render.sample import sample_values
 from digest.render.text import PROVIDER_VARIABLE, TextComposer, neutralise_provider_variables
@@ -92,23 +93,26 @@ def packaged_templates_dir() -> Path:
 def render_edition(
     edition: Edition,
     *,
+    newsletter: Newsletter | None = None,
     archive_url: str | None = None,
     templates_dir: Path | None = None,
 ) -> RenderedEdition:
-    """Render ``edition`` into HTML and text merge templates.
+    """Render ``edition`` into HTML and text merge templates (the email mode).
 
-    ``archive_url`` is the "view in browser" link, the same for every recipient; a
-    ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the edition's slug.
+    ``newsletter`` is the identity from ``digest.toml`` (None: one made of the edition's
+    ``newsletter:`` name). ``archive_url`` is the "view in browser" link, the same for every
+    recipient; a ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the slug.
     Raises :class:`TemplateError` naming the template file and line when a template is broken.
     """
     environment = _environment((templates_dir or default_templates_dir()).resolve())
     archive = archive_url.replace("{slug}", edition.slug) if archive_url else None
+    identity = newsletter_of(edition, newsletter)
 
     html_markers = SlotMarkers()
     mjml_source = _render_template(
         environment,
         HTML_TEMPLATE,
-        _context(edition, archive, html_markers, markdown=markdown_html),
+        _context(edition, identity, archive, html_markers, markdown=markdown_html),
     )
     html = _mjml_to_html(mjml_source, environment, HTML_TEMPLATE)
     # Mailgun's batch sending substitutes %recipient.x% (and %unsubscribe_url%-style variables)
@@ -120,7 +124,7 @@ def render_edition(
 
     text_markers = SlotMarkers()
     composer = TextComposer()
-    text_context = _context(edition, archive, text_markers, markdown=composer.markdown)
+    text_context = _context(edition, identity, archive, text_markers, markdown=composer.markdown)
     text_context["text"] = composer
     text = _render_template(environment, TEXT_TEMPLATE, text_context)
     text = neutralise_provider_variables(_tidy_text(text))
@@ -167,20 +171,35 @@ class _Recipient:
         return self._markers.marker(f"field:{column}")
 
 
+def newsletter_of(edition: Edition, newsletter: Newsletter | None) -> Newsletter:
+    """The identity to render with: ``newsletter`` (from digest.toml), else the edition's name."""
+    if newsletter is not None:
+        return newsletter
+    return Newsletter(name=edition.newsletter or edition.edition)
+
+
 def _context(
     edition: Edition,
+    newsletter: Newsletter,
     archive_url: str | None,
-    markers: SlotMarkers,
+    markers: SlotMarkers | None,
     *,
     markdown: Callable[..., Any],
 ) -> dict[str, Any]:
-    return {
+    """The variables a template sees. ``markers`` None is the web mode: no recipient at all, so
+    a template that reaches for personal data outside ``{% if mode == "email" %}`` fails loudly
+    (StrictUndefined) instead of publishing a sample reader."""
+    context: dict[str, Any] = {
         "edition": edition,
+        "newsletter": newsletter,
+        "mode": "email" if markers is not None else "web",
         "archive_url": archive_url,
-        "recipient": _Recipient(markers),
-        "unsubscribe_url": markers.marker("unsubscribe_url"),
         "markdown": markdown,
     }
+    if markers is not None:
+        context["recipient"] = _Recipient(markers)
+        context["unsubscribe_url"] = markers.marker("unsubscribe_url")
+    return context
 
 
 # -- Jinja ------------------------------------------------------------------------------------
@@ -348,6 +367,7 @@ __all__ = [
     "RenderedEdition",
     "default_templates_dir",
     "markdown_html",
+    "newsletter_of",
     "packaged_templates_dir",
     "render_edition",
 ]
