@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 
 from digest.errors import ConfigError
+from digest.scrub import scrub
 
 SECURITY_MODES = ("tls", "starttls", "none")
 _YES = frozenset({"1", "true", "yes", "on"})
@@ -78,10 +79,7 @@ class Settings:
                 hidden.append(_base64(form))
         if self.mailgun_api_key is not None and (key := self.mailgun_api_key.get_secret_value()):
             hidden.append(_base64(f"api:{key}"))
-        # Longest first: a secret inside another one must not leave the longer one half shown.
-        for secret in sorted(hidden, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, hidden)
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming every listed setting that is not set."""

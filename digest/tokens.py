@@ -82,6 +82,14 @@ def verify_token(secret: str, token: str) -> TokenClaims:
     return TokenClaims(address=address, slug=slug)
 
 
+def address_fingerprint(secret: str, address: str) -> str:
+    """A short keyed hash of ``address`` for logs: the same address gives the same value, but
+    without the secret no list of candidate addresses can be matched against it."""
+    key = hmac.new(secret.encode("utf-8"), b"digest address fingerprint", hashlib.sha256).digest()
+    mac = hmac.new(key, address.strip().lower().encode("utf-8"), hashlib.sha256)
+    return "addr-" + mac.hexdigest()[:16]
+
+
 def fill_url(template: str, token: str) -> str:
     """``DIGEST_UNSUBSCRIBE_URL`` with ``{token}`` replaced."""
     return template.replace("{token}", token)

@@ -10,6 +10,13 @@ It answers on the path of ``DIGEST_UNSUBSCRIBE_URL``, the token taken from where
 * ``GET``: a confirmation page with a button. A GET alone never unsubscribes, so the link scanners
   of mail filters that open every link cannot unsubscribe anyone.
 * A forged, malformed or foreign token (signed with another secret): 400, nothing changes.
+* Any other path or method: 404 or 405 with the same kind of page. Never a redirect (Starlette
+  would answer ``/u/<token>/`` with a 307 to the ``Host`` the client named), and every answer,
+  errors included, carries ``Cache-Control: no-store`` and the other headers below.
+
+Each new unsubscribe writes one line to stderr (logger ``digest.unsubscribe``) with the edition
+and a keyed fingerprint of the address (:func:`~digest.tokens.address_fingerprint`), never the
+address itself: logs are kept and shipped where the suppression list is not.
 
 ``create_app(settings)`` builds the app; the module's ``app`` builds itself from the environment on
 first use, for any ASGI server: ``uvicorn digest.unsubscribe_app:app``.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import sys
 import threading
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -28,6 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -36,7 +45,7 @@ from starlette.types import Receive, Scope, Send
 from digest.audience.suppressions import SuppressionError, SuppressionStore
 from digest.errors import ConfigError, DigestError
 from digest.settings import Settings, load_settings
-from digest.tokens import InvalidToken, TokenClaims, verify_token
+from digest.tokens import InvalidToken, TokenClaims, address_fingerprint, verify_token
 
 log = logging.getLogger("digest.unsubscribe")
 
@@ -159,16 +168,49 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> Starlette:
             log.exception("could not record the unsubscribe of %s", claims.address)
             return _page("Try again later", "<p>Your request could not be saved.</p>", status=503)
         if new:
-            log.info("unsubscribed %s (edition %s, one-click)", claims.address, claims.slug)
+            fingerprint = address_fingerprint(secret, claims.address)
+            log.info("unsubscribed %s (edition %s, one-click)", fingerprint, claims.slug)
         address = html.escape(claims.address)
         return _page("You are unsubscribed", f"<p><b>{address}</b> gets no more mail from us.</p>")
 
-    return Starlette(
+    _log_to_stderr()
+    app = Starlette(
         routes=[
             Route(path, confirm_page, methods=["GET"]),
             Route(path, one_click, methods=["POST"]),
-        ]
+        ],
+        exception_handlers={
+            HTTPException: _http_error,
+            Exception: _server_error,  # the 500 page, still with no-store
+        },
     )
+    # No "/u/<token>/" -> 307 to whatever Host the client sent: every path answers itself.
+    app.router.redirect_slashes = False
+    return app
+
+
+def _log_to_stderr() -> None:
+    """One line per new unsubscribe reaches stderr under any ASGI server: uvicorn configures
+    only its own loggers, and Python's last-resort handler drops INFO lines."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+async def _http_error(request: Request, exc: Exception) -> HTMLResponse:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 405:
+        response = _page("Method not allowed", "<p>This address takes GET and POST.</p>", 405)
+        response.headers["Allow"] = "GET, HEAD, POST"
+        return response
+    return _page("Not found", "<p>There is nothing at this address.</p>", status=status)
+
+
+async def _server_error(request: Request, exc: Exception) -> HTMLResponse:
+    return _page("Try again later", "<p>Something went wrong on our side.</p>", status=500)
 
 
 def _is_suppressed(store_dir: Path, address: str) -> bool:
@@ -217,7 +259,7 @@ def _is_one_click(content_type: str, body: bytes) -> bool:
     return _ONE_CLICK_VALUE in form.get(_ONE_CLICK_FIELD, [])
 
 
-def _page(title: str, body_html: str, *, status: int = 200) -> HTMLResponse:
+def _page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         _PAGE.format(title=html.escape(title), body=body_html),
         status_code=status,

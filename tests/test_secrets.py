@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -33,7 +34,8 @@ USERNAME = "curator"
 
 
 class EchoingAuthServer(SMTPTestServer):
-    """Refuses every login with a reply quoting the credentials, as some servers do."""
+    """Refuses every login with a reply quoting the credentials, as some servers do: in clear,
+    as the AUTH PLAIN base64, hex-dumped, URL-encoded both ways and upper-cased."""
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
@@ -43,7 +45,11 @@ class EchoingAuthServer(SMTPTestServer):
         return AuthResult(
             success=False,
             handled=False,
-            message=f"535 5.7.8 Authentication failed for {USERNAME}/{password} ({blob})",
+            message=(
+                f"535 5.7.8 Authentication failed for {USERNAME}/{password} ({blob}) "
+                f"hex={password.encode().hex()} url={quote(password, safe='')} "
+                f"form={quote_plus(password)} upper={password.upper()}"
+            ),
         )
 
 
@@ -210,7 +216,26 @@ def test_settings_scrub_hides_every_secret_and_the_forms_credentials_travel_in()
         b64("pw-9d8c7b"),  # AUTH LOGIN
         b64("\0mailer\0pw-9d8c7b"),  # AUTH PLAIN
         b64("api:key-0a1b2c3d"),  # Mailgun's Basic auth header
+        b"pw-9d8c7b".hex(),
+        b"pw-9d8c7b".hex().upper(),
+        "SIGNING-SECRET-1",
+        "Key-0A1B2C3D",
     ]
     scrubbed = configured.scrub("server said: " + " | ".join(echoed))
     assert scrubbed == "server said: " + " | ".join(["***"] * len(echoed))
     assert load_settings({}, env_file=None).scrub("nothing secret") == "nothing secret"
+
+
+def test_scrub_hides_url_encoded_forms_of_a_secret() -> None:
+    password = "pw/9d 8c+7b!é"
+    configured = load_settings({"SMTP_PASSWORD": password}, env_file=None)
+    echoed = [
+        quote(password),  # "/" kept
+        quote(password, safe=""),
+        quote_plus(password),
+        quote(password, safe="").lower(),  # %2f instead of %2F
+        password.upper(),
+    ]
+    assert len(set(echoed)) == len(echoed)
+    scrubbed = configured.scrub("535 " + " | ".join(echoed))
+    assert scrubbed == "535 " + " | ".join(["***"] * len(echoed))

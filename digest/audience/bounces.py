@@ -23,12 +23,16 @@ import quopri
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.message import Message
 from email.parser import HeaderParser
-from email.policy import compat32
 from pathlib import Path
 
+from digest.audience.mail_limits import (
+    MAX_MESSAGE_BYTES,
+    RefusedMail,
+    message_label,
+    parse_untrusted_mail,
+)
 from digest.audience.suppressions import SuppressionError, SuppressionStore, normalize_address
 from digest.errors import DigestError
 
@@ -70,6 +74,7 @@ class BounceImportReport:
     soft: int = 0  # temporary failures counted
     unusable: int = 0  # recipient blocks without a usable address or status
     hard_addresses: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # one note per message over a limit
 
 
 def parse_dsn(message: Message) -> list[RecipientStatus] | None:
@@ -85,9 +90,15 @@ def parse_dsn(message: Message) -> list[RecipientStatus] | None:
 def import_bounces(path: Path, store: SuppressionStore) -> BounceImportReport:
     """Read every message of the mbox file or Maildir folder at ``path`` into ``store``."""
     report = BounceImportReport()
-    for raw in _read_mailbox(path):
+    for where, raw in _read_mailbox(path):
         report.messages += 1
-        message = message_from_bytes(raw, policy=compat32)
+        try:
+            message = parse_untrusted_mail(raw)
+        except RefusedMail as exc:
+            # One hostile message must not stop the import: name it, skip it, read on.
+            label = message_label(raw)
+            report.refused.append(f"{where}{f' ({label})' if label else ''}: {exc}; skipped")
+            continue
         recipients = parse_dsn(message)
         if recipients is None:
             report.not_reports += 1
@@ -117,8 +128,10 @@ def import_bounces(path: Path, store: SuppressionStore) -> BounceImportReport:
     return report
 
 
-def _read_mailbox(path: Path) -> Iterator[bytes]:
-    """The raw bytes of each message of an mbox file or a Maildir folder."""
+def _read_mailbox(path: Path) -> Iterator[tuple[str, bytes]]:
+    """``(where, raw bytes)`` of each message of an mbox file or a Maildir folder; ``where``
+    names the message for a note. A message is read no further than one byte past
+    MAX_MESSAGE_BYTES, so a huge one costs no more memory than that."""
     box: mailbox.Mailbox[mailbox.Message]
     if path.is_dir():
         if not ((path / "cur").is_dir() and (path / "new").is_dir()):
@@ -138,12 +151,14 @@ def _read_mailbox(path: Path) -> Iterator[bytes]:
         except (OSError, mailbox.ExternalClashError):
             locked = False
         keys = list(box.iterkeys())
-        for key in keys:
+        for number, key in enumerate(keys, start=1):
             try:
-                raw = box.get_bytes(key)
+                with box.get_file(key) as handle:
+                    raw = handle.read(MAX_MESSAGE_BYTES + 1)
             except KeyError:  # a Maildir message taken away while we read
                 continue
-            yield raw
+            where = f"message {number}" if path.is_file() else f"message {number} ({key})"
+            yield where, raw
     except (OSError, mailbox.Error) as exc:
         raise BounceImportError(f"{path}: cannot read the mailbox: {exc}") from exc
     finally:

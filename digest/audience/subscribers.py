@@ -28,6 +28,7 @@ from pathlib import Path
 from digest.audience.addresses import normalise_address, why_invalid
 from digest.audience.digest_set import DigestSet
 from digest.errors import Problem, SubscribersError, similar_files
+from digest.spreadsheet import ADDRESS_FORMULA_STARTS
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 DELIMITERS = (",", ";", "\t")
@@ -380,6 +381,15 @@ def _parse_row(
     raw_email = cell(columns.email)
     if not raw_email:
         return Problem(shown_path, row.line, columns.email + 1, "no address", field="email")
+    if raw_email.startswith(ADDRESS_FORMULA_STARTS):
+        return Problem(
+            shown_path,
+            row.line,
+            columns.email + 1,
+            f"{raw_email!r}: starts with {raw_email[0]!r}, which RFC 5321 allows but no real "
+            "reader's address does, and which a spreadsheet runs as a formula; fix or remove it",
+            field="email",
+        )
     email = normalise_address(raw_email)
     if email is None:
         reason = why_invalid(raw_email)

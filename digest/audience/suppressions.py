@@ -30,6 +30,7 @@ from typing import Any, Self, TextIO
 from digest.audience.addresses import normalise_address
 from digest.errors import DigestError
 from digest.ledger import DB_NAME
+from digest.spreadsheet import neutralise_row
 
 REASONS = ("unsubscribed", "bounced", "complained", "manual")
 # The subscribers CSV (contract §2) knows only these statuses; `manual` merges back as unsubscribed.
@@ -350,14 +351,14 @@ class SuppressionStore:
 
     def export_csv(self, stream: TextIO, reason: str | None = None) -> int:
         """Write ``email,status,reason,source,created_at`` rows (``status`` in the subscribers
-        CSV's vocabulary, so the file merges back into a list); return the number of rows."""
+        CSV's vocabulary, so the file merges back into a list); return the number of rows.
+        A cell a spreadsheet would evaluate (``=1+1@x``) is written with a leading ``'``."""
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
         written = 0
         for item in self.iter(reason):
-            writer.writerow(
-                (item.address, item.csv_status, item.reason, item.source, item.created_at)
-            )
+            row = (item.address, item.csv_status, item.reason, item.source, item.created_at)
+            writer.writerow(neutralise_row(row))
             written += 1
         return written
 

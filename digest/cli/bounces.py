@@ -26,7 +26,8 @@ def import_command(mailbox_path: Path, verbose: bool) -> int:
 
     A permanent failure (status 5.x.x) suppresses the address (reason: bounced); a temporary
     one (4.x.x, or delayed) is counted. Other messages are skipped. Importing the same mailbox
-    twice counts nothing twice.
+    twice counts nothing twice. A message too large, with too many parts or nested too deep
+    (limits far above any real report) is skipped with a note naming it; the rest is imported.
 
     \b
     Example:
@@ -49,6 +50,8 @@ def import_command(mailbox_path: Path, verbose: bool) -> int:
         f"Soft bounces counted: {report.soft}.",
         markup=False,
     )
+    for note in report.refused:
+        err.print(f"{mailbox_path}: {note}", markup=False)
     if report.unusable:
         err.print(f"{report.unusable} recipient entries without a usable address were ignored.")
     return 0

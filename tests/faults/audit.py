@@ -82,5 +82,13 @@ def files_holding(secrets: Iterable[str], folders: Iterable[Path]) -> list[str]:
 
 
 def texts_holding(secrets: Iterable[str], texts: Iterable[str]) -> list[str]:
-    joined = "\n".join(texts)
-    return [secret for secret in secrets if secret in joined]
+    """Each secret found in ``texts`` as written, hex-encoded or URL-encoded, in any case."""
+    from urllib.parse import quote, quote_plus
+
+    joined = "\n".join(texts).lower()
+    found = []
+    for secret in secrets:
+        forms = (secret, secret.encode().hex(), quote(secret, safe=""), quote_plus(secret))
+        if any(form.lower() in joined for form in forms):
+            found.append(secret)
+    return found
