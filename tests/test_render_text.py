@@ -10,6 +10,7 @@ import pytest
 
 from digest.edition.load import load_edition
 from digest.edition.model import Edition
+from digest.newsletter import Newsletter
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
 from digest.render.text import TextComposer
@@ -142,11 +143,46 @@ def test_lines_wrap_at_78_columns(text: str) -> None:
 
 def test_footer_has_view_in_browser_and_unsubscribe(text: str) -> None:
     lines = text.rstrip("\n").splitlines()
-    assert lines[-3:] == [
-        "You receive Clippings at reader@example.org.",
-        "View in browser: https://example.org/archive/2026-03",
-        "Unsubscribe: https://example.org/unsubscribe?token=sample&x=1",
+    # The standard signature separator, with its blank, then the footer facts.
+    footer = lines[lines.index("-- ") + 1 :]
+    assert "\n".join(footer) == (
+        "Clippings.\n"
+        "You receive it at reader@example.org because you subscribed.\n"
+        "Reply to this email to write to us: we read every answer.\n"
+        "\n"
+        "View in browser: https://example.org/archive/2026-03\n"
+        "Unsubscribe: https://example.org/unsubscribe?token=sample&x=1"
+    )
+
+
+def test_footer_names_the_sender_address_and_subscribe_link(edition: Edition) -> None:
+    newsletter = Newsletter(
+        name="Clippings",
+        tagline="Speech and AI research, once a month",
+        postal_address="Clippings, 1 Example Street, 12345 Example City",
+        subscribe_url="https://clippings.example.org/subscribe",
+    )
+    text = render_edition(edition, newsletter=newsletter).text.fill(VALUES)
+    footer = text[text.index("\n-- \n") :]
+    assert "Clippings: Speech and AI research, once a month." in footer
+    assert "Forwarded this? Subscribe: https://clippings.example.org/subscribe" in footer
+    assert footer.rstrip().endswith("Clippings, 1 Example Street, 12345 Example City")
+    assert text.startswith("Clippings - March 2026\n" + "=" * 22 + "\n")
+    assert "\nSpeech and AI research, once a month\n" in text[:200]  # the tagline, on top
+
+
+def test_contents_list_the_highlights_and_sections(text: str) -> None:
+    contents = text[text.index("In this issue:") : text.index("A month of speech")]
+    assert contents.splitlines()[1:4] == [
+        "- Gemini Live",
+        "- Research Papers (1)",
+        "- Also Worth a Look (1)",
     ]
+
+
+def test_extra_links_are_labels_never_bracketed_words(text: str) -> None:
+    assert "Model card [3]" in text and "Code [6]" in text
+    assert "[Code]" not in text and "[Model card]" not in text
 
 
 def test_content_that_looks_like_a_template_stays_literal(text: str) -> None:
@@ -218,4 +254,4 @@ def test_long_titles_and_names_wrap_at_78_columns(tmp_path: Path) -> None:
         "The Extraordinarily Long Named Weekly Letter of Speech and Audio Research - March" in words
     )
     assert title.strip().upper() in words and title.strip() in words
-    assert "at reader@example.org." in words
+    assert "at reader@example.org because you subscribed" in words

@@ -1,0 +1,67 @@
+"""SpamAssassin's verdict on the bundled edition as it leaves `digest send --dry-run`.
+
+Debian's spamassassin with its local rules only (``-L``: no DNS blocklists, no network), in test
+mode (``-t``: the report is appended), with a throw-away home folder so it never reads or writes
+the developer's ``~/.spamassassin``. Missing, it skips on a developer's machine and fails in CI
+(``CI`` set), so CI cannot pass without having scored the message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPAMASSASSIN = shutil.which("spamassassin") or "/usr/bin/spamassassin"
+MAX_SCORE = 0.5
+
+
+def spamassassin_report(message: bytes, home: Path) -> tuple[float, set[str]]:
+    """The score and the names of the rules that hit, from ``spamassassin -L -t``."""
+    if not Path(SPAMASSASSIN).exists():
+        if os.environ.get("CI"):
+            pytest.fail("spamassassin is missing: scripts/test.sh installs Debian's spamassassin")
+        pytest.skip("Debian's spamassassin is not installed (apt-get install spamassassin)")
+    home.mkdir(exist_ok=True)
+    result = subprocess.run(
+        [SPAMASSASSIN, "-L", "-t", "-x"],
+        input=message,
+        capture_output=True,
+        env={"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C"},
+        timeout=120,
+        check=False,
+    )
+    report = result.stdout.decode("utf-8", "replace")
+    found = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", report, re.M)
+    assert found, f"no X-Spam-Status in spamassassin's output: {result.stderr[-500:]!r}"
+    details = report[report.index("Content analysis details:") :]
+    rules = set(re.findall(r"^\s*-?[\d.]+\s+([A-Z0-9_]+)\s", details, re.M))
+    return float(found.group(1)), rules
+
+
+def test_bundled_edition_scores_low_in_spamassassin(run_digest, send_env, tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(REPO / "content" / "2026-03.yaml", content / "2026-03.yaml")
+    shutil.copy(REPO / "digest.toml", tmp_path / "digest.toml")
+    (tmp_path / "subscribers.csv").write_text("email,name\nada@example.org,Ada\n", "utf-8")
+    result = run_digest(
+        "send",
+        "content/2026-03.yaml",
+        "--subscribers",
+        "subscribers.csv",
+        "--dry-run",
+        "--yes",
+        env={**send_env, "DIGEST_ARCHIVE_URL": "https://clippings.example.org/{slug}/"},
+    )
+    assert result.exit_code == 0, result.output
+    (message,) = (tmp_path / "outbox" / "2026-03").glob("*.eml")
+
+    score, rules = spamassassin_report(message.read_bytes(), tmp_path / "sa-home")
+    assert "HTML_FONT_LOW_CONTRAST" not in rules  # the hidden preheader is not white-on-white
+    assert score < MAX_SCORE, f"score {score} with {sorted(rules)}"
