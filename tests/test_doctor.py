@@ -210,10 +210,27 @@ def test_without_a_selector_it_says_how_to_set_one(
     assert result.exit_code == 1
     verdict, message = verdicts(result)[("DKIM", "example.org")]
     assert verdict == "FAIL"
-    assert message.startswith("DKIM_SELECTOR is not set")
+    assert message.startswith("DKIM_SELECTOR is not set and none of the common selectors")
     below = fixes_after(result, "DKIM", "example.org")
     assert below[0] == "set: DKIM_SELECTOR=<selector>"
     assert "DKIM_PRIVATE_KEY_FILE" in below[1]
+
+
+def test_without_a_selector_a_relays_common_selector_is_found(
+    dns: DnsZone, keys: dict[str, Key], run_digest: Run
+) -> None:
+    """A relay that signs for you (here with Google Workspace's selector): no DKIM_* set."""
+    good_zone(dns, keys["good"])
+    dns.txt["google._domainkey.example.org"] = [f"v=DKIM1; k=rsa; p={keys['other'].public}"]
+    result = run_digest("doctor", env=settings(dns, DKIM_SELECTOR=""))
+    assert result.exit_code == 0, result.output
+    assert verdicts(result)[("DKIM", "google._domainkey.example.org")] == (
+        "OK",
+        "RSA key, 2048 bits",
+    )
+    assert "'google' is the first of the common selectors" in "".join(
+        fixes_after(result, "DKIM", "google._domainkey.example.org")
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from pathlib import Path
 
 from digest.doctor.keys import (
@@ -20,6 +21,12 @@ from digest.doctor.tags import parse_tags
 
 MIN_RSA_BITS = 1024
 ADVISED_RSA_BITS = 2048
+# Selectors that relays and providers use (Google Workspace, Microsoft 365, Mailgun, SendGrid,
+# Mailchimp, and the generic ones), tried in turn when DKIM_SELECTOR is not set.
+COMMON_SELECTORS = (
+    "default", "dkim", "mail", "google", "selector1", "selector2", "s1", "s2", "k1", "k2",
+    "smtp", "mx", "krs", "pic", "mailo", "pdk1",
+)  # fmt: skip
 _PUBLIC_KEY_HOWTO = (
     "the public key, one line of base64, from: openssl rsa -in KEY.pem -pubout "
     "| grep -v -- ----- | tr -d '\\n'"
@@ -47,25 +54,54 @@ def check_dkim(
     key_file: str | None = None,
     mailgun: bool = False,
 ) -> Finding:
+    """The DKIM finding for ``domain``; without a selector the common ones are tried (a relay or
+    Mailgun that signs for you publishes its key under one of them, most of the time)."""
     own = _own_public_key(key_file)
-    if not selector:
-        where = (
-            "Mailgun signs for this domain; its selector is the name before ._domainkey in "
-            "Mailgun's DNS records page for the domain"
-            if mailgun
-            else "digest signs when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are "
-            "set (see docs/deliverability.md); if your relay signs instead, its selector is the "
-            "s= of the DKIM-Signature header in a message it sent"
+    if selector:
+        return _check_selector(lookup, selector, domain, own)
+    try:
+        found = _probe(lookup, domain)
+    except LookupFailed as exc:
+        return Finding("DKIM", domain, "ERROR", str(exc))
+    if found is not None:
+        finding = _check_selector(lookup, found, domain, own)
+        probed = (
+            f"DKIM_SELECTOR is not set; {found!r} is the first of the common selectors that "
+            "holds a key: if your mail is signed with another, set DKIM_SELECTOR to the s= of "
+            "its DKIM-Signature header"
         )
-        return Finding(
-            "DKIM",
-            domain,
-            "FAIL",
-            "DKIM_SELECTOR is not set, so the DKIM record cannot be looked up; Gmail and Yahoo "
-            "require DKIM for bulk senders",
-            fixes=(Fix("set", "DKIM_SELECTOR=<selector>"),),
-            notes=(where,),
-        )
+        return replace(finding, notes=(*finding.notes, probed))
+    where = (
+        "Mailgun signs for this domain; its selector is the name before ._domainkey in "
+        "Mailgun's DNS records page for the domain"
+        if mailgun
+        else "digest signs when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are "
+        "set (see docs/deliverability.md); if your relay signs instead, its selector is the "
+        "s= of the DKIM-Signature header in a message it sent"
+    )
+    return Finding(
+        "DKIM",
+        domain,
+        "FAIL",
+        "DKIM_SELECTOR is not set and none of the common selectors holds a key; Gmail and "
+        "Yahoo require DKIM for bulk senders",
+        fixes=(Fix("set", "DKIM_SELECTOR=<selector>"),),
+        notes=(where,),
+    )
+
+
+def _probe(lookup: DnsLookup, domain: str) -> str | None:
+    """The first common selector with a TXT record under ``domain``; LookupFailed when the DNS
+    fails (the other guesses would wait for it too)."""
+    for selector in COMMON_SELECTORS:
+        if lookup.txt(f"{selector}._domainkey.{domain}").records:
+            return selector
+    return None
+
+
+def _check_selector(
+    lookup: DnsLookup, selector: str, domain: str, own: tuple[int, str] | None
+) -> Finding:
     name = f"{selector}._domainkey.{domain}"
     key_value = own[1] if own else "<public key>"
     wanted = txt_line(name, f"v=DKIM1; k=rsa; p={key_value}")
