@@ -67,17 +67,17 @@ def check_dkim(
         finding = _check_selector(lookup, found, domain, own)
         probed = (
             f"DKIM_SELECTOR is not set; {found!r} is the first of the common selectors that "
-            "holds a key: if your mail is signed with another, set DKIM_SELECTOR to the s= of "
-            "its DKIM-Signature header"
+            "holds a key: if your mail is signed with another, run DKIM_SELECTOR=<the s= of "
+            "its DKIM-Signature header> digest doctor"
         )
         return replace(finding, notes=(*finding.notes, probed))
     where = (
-        "Mailgun signs for this domain; its selector is the name before ._domainkey in "
-        "Mailgun's DNS records page for the domain"
+        "Mailgun signs for this domain: find its selector (the name before ._domainkey) in "
+        "Mailgun's DNS records page and run: DKIM_SELECTOR=<selector> digest doctor"
         if mailgun
-        else "digest signs when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are "
-        "set (see docs/deliverability.md); if your relay signs instead, its selector is the "
-        "s= of the DKIM-Signature header in a message it sent"
+        else "digest signs when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are set "
+        "(see docs/deliverability.md); if your relay signs instead, run DKIM_SELECTOR=<the s= "
+        "of the DKIM-Signature header in a message it sent> digest doctor"
     )
     return Finding(
         "DKIM",
