@@ -3,6 +3,7 @@ good domain, for missing records and for broken ones, and when the DNS fails."""
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -33,8 +34,6 @@ def make_key(folder: Path, bits: int) -> Key:
         ["openssl", "pkey", "-in", str(pem), "-pubout", "-outform", "DER"],
         check=True, capture_output=True,
     ).stdout  # fmt: skip
-    import base64
-
     return Key(pem, base64.b64encode(der).decode("ascii"))
 
 
@@ -86,8 +85,9 @@ def settings(dns: DnsZone, key: Key | None = None, **more: str) -> dict[str, str
         "DIGEST_DNS_SERVER": dns.address,
         "DKIM_SELECTOR": "sel1",
     }
-    if key is not None:
+    if key is not None:  # digest signs: all three DKIM settings
         env["DKIM_PRIVATE_KEY_FILE"] = str(key.pem)
+        env["DKIM_DOMAIN"] = "example.org"
     env.update(more)
     return {k: v for k, v in env.items() if v}
 
@@ -142,7 +142,7 @@ def test_a_good_domain_passes_every_check(
         ("MX", "bounces.example.org"): ("OK", "10 mx1.example.org"),
         ("Alignment", "From example.org"): (
             "OK",
-            "aligned with DKIM d=example.org (DIGEST_FROM) and SPF bounces.example.org "
+            "aligned with DKIM d=example.org (DKIM_DOMAIN) and SPF bounces.example.org "
             "(DIGEST_BOUNCE_ADDRESS)",
         ),
         ("Unsubscribe", "DIGEST_UNSUBSCRIBE_URL"): (
@@ -199,6 +199,46 @@ def test_missing_records_each_get_the_line_to_add(
             "4 required checks do not pass: SPF example.org, DKIM sel1._domainkey.example.org, "
             "DMARC _dmarc.example.org, MX example.org."
         )
+    )
+
+
+def test_an_ed25519_key_is_checked_against_its_own_record(
+    dns: DnsZone, keys: dict[str, Key], run_digest: Run, tmp_path: Path
+) -> None:
+    pem = tmp_path / "ed25519.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(pem)], check=True)
+    der = subprocess.run(
+        ["openssl", "pkey", "-in", str(pem), "-pubout", "-outform", "DER"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    raw = base64.b64encode(der[-32:]).decode("ascii")  # RFC 8463: the bare 32-byte key
+    good_zone(dns, keys["good"])
+    env = settings(dns, Key(pem, raw))
+
+    result = run_digest("doctor", env=env)
+    assert fixes_after(result, "DKIM", "sel1._domainkey.example.org") == [
+        f'change: sel1._domainkey.example.org. 3600 IN TXT "v=DKIM1; k=ed25519; p={raw}"'
+    ]
+
+    dns.txt["sel1._domainkey.example.org"] = [f"v=DKIM1; k=ed25519; p={raw}"]
+    result = run_digest("doctor", env=env)
+    assert result.exit_code == 0, result.output
+    assert verdicts(result)[("DKIM", "sel1._domainkey.example.org")] == (
+        "OK",
+        "ed25519 key, matches DKIM_PRIVATE_KEY_FILE",
+    )
+
+
+def test_a_half_set_dkim_signature_is_reported(
+    dns: DnsZone, keys: dict[str, Key], run_digest: Run
+) -> None:
+    good_zone(dns, keys["good"])
+    result = run_digest("doctor", env=settings(dns, keys["good"], DKIM_DOMAIN=""))
+    assert result.exit_code == 1
+    assert verdicts(result)[("DKIM", "example.org")] == (
+        "FAIL",
+        "digest cannot sign: DKIM signing needs DKIM_DOMAIN, DKIM_SELECTOR, "
+        "DKIM_PRIVATE_KEY_FILE; missing: DKIM_DOMAIN",
     )
 
 

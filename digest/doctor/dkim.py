@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from digest.doctor.keys import (
-    KeyUnreadable,
-    dkim_public_key,
-    rsa_key_from_pem,
-    rsa_modulus_from_dkim,
-)
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from digest.backends.dkim import DkimSigner
 from digest.doctor.lookup import DnsLookup, LookupFailed
 from digest.doctor.report import Finding, Fix, shorten, txt_line
 from digest.doctor.tags import parse_tags
@@ -28,22 +26,53 @@ COMMON_SELECTORS = (
     "smtp", "mx", "krs", "pic", "mailo", "pdk1",
 )  # fmt: skip
 _PUBLIC_KEY_HOWTO = (
-    "the public key, one line of base64, from: openssl rsa -in KEY.pem -pubout "
+    "the public key, one line of base64, from: openssl pkey -in KEY.pem -pubout "
     "| grep -v -- ----- | tr -d '\\n'"
 )
 
 
-def _own_public_key(key_file: str | None) -> tuple[int, str] | None:
-    """(modulus, p= value) of DKIM_PRIVATE_KEY_FILE's RSA key; None when unset or unreadable
-    (the SMTP backend reports a key it cannot use when it sends). Only the public half leaves
-    this function."""
-    if not key_file:
-        return None
+@dataclass(frozen=True)
+class PublicKey:
+    """A DKIM public key as DNS publishes it (``k=`` and ``p=``) and its size."""
+
+    kind: str  # "rsa" or "ed25519"
+    p: str  # base64: SubjectPublicKeyInfo for RSA, the 32 raw bytes for ed25519 (RFC 8463)
+    bits: int
+
+
+def signer_public_key(signer: DkimSigner) -> PublicKey:
+    """The public half of the key digest signs with: the record receivers must find."""
+    public = signer.key.public_key()
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return PublicKey("ed25519", base64.b64encode(raw).decode("ascii"), 256)
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return PublicKey("rsa", base64.b64encode(der).decode("ascii"), public.key_size)
+
+
+def published_public_key(kind: str, p_value: str) -> PublicKey:
+    """The key of a ``k=`` / ``p=`` pair, normalised as :func:`signer_public_key` writes it;
+    ValueError saying what is wrong (receivers cannot use such a key either)."""
     try:
-        modulus, exponent = rsa_key_from_pem(Path(key_file).read_text(encoding="ascii"))
-    except (OSError, UnicodeDecodeError, KeyUnreadable):
-        return None
-    return modulus, dkim_public_key(modulus, exponent)
+        data = base64.b64decode(p_value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("p= is not valid base64 (cut short or garbled?)") from None
+    if kind == "ed25519":
+        if len(data) != 32:
+            raise ValueError("p= is not a valid ed25519 key (cut short or garbled?)")
+        return PublicKey("ed25519", base64.b64encode(data).decode("ascii"), 256)
+    try:  # SubjectPublicKeyInfo, as published; a bare PKCS #1 key is read too
+        public = serialization.load_der_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        public = None
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise ValueError("p= is not a whole RSA public key (cut short or garbled?)")
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return PublicKey("rsa", base64.b64encode(der).decode("ascii"), public.key_size)
 
 
 def check_dkim(
@@ -51,12 +80,15 @@ def check_dkim(
     domain: str,
     selector: str | None,
     *,
-    key_file: str | None = None,
+    signer: DkimSigner | None = None,
+    signer_problem: str | None = None,
     mailgun: bool = False,
 ) -> Finding:
     """The DKIM finding for ``domain``; without a selector the common ones are tried (a relay or
     Mailgun that signs for you publishes its key under one of them, most of the time)."""
-    own = _own_public_key(key_file)
+    if signer_problem is not None:
+        return Finding("DKIM", domain, "FAIL", f"digest cannot sign: {signer_problem}")
+    own = signer_public_key(signer) if signer is not None else None
     if selector:
         return _check_selector(lookup, selector, domain, own)
     try:
@@ -100,11 +132,13 @@ def _probe(lookup: DnsLookup, domain: str) -> str | None:
 
 
 def _check_selector(
-    lookup: DnsLookup, selector: str, domain: str, own: tuple[int, str] | None
+    lookup: DnsLookup, selector: str, domain: str, own: PublicKey | None
 ) -> Finding:
     name = f"{selector}._domainkey.{domain}"
-    key_value = own[1] if own else "<public key>"
-    wanted = txt_line(name, f"v=DKIM1; k=rsa; p={key_value}")
+    if own is not None:
+        wanted = txt_line(name, f"v=DKIM1; k={own.kind}; p={own.p}")
+    else:
+        wanted = txt_line(name, "v=DKIM1; k=rsa; p=<public key>")
     howto = () if own else (f"<public key>: {_PUBLIC_KEY_HOWTO}",)
     try:
         answer = lookup.txt(name)
@@ -174,23 +208,7 @@ def _check_selector(
     testing = "y" in tags.get("t", "").split(":")
     if testing:
         notes.append("t=y marks the key as a test: some receivers treat the mail as unsigned")
-    if algorithm == "ed25519":
-        try:
-            raw = base64.b64decode(tags["p"], validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != 32:
-            return Finding(
-                "DKIM",
-                name,
-                "FAIL",
-                "p= is not a valid ed25519 key (cut short or garbled?)",
-                fixes=(Fix("change", wanted),),
-                notes=howto,
-            )
-        notes.append("not every receiver verifies ed25519 yet: sign with an RSA key as well")
-        return Finding("DKIM", name, "WARN" if testing else "OK", "ed25519 key", notes=tuple(notes))
-    if algorithm != "rsa":
+    if algorithm not in ("rsa", "ed25519"):
         return Finding(
             "DKIM",
             name,
@@ -200,30 +218,20 @@ def _check_selector(
             notes=howto,
         )
     try:
-        modulus = rsa_modulus_from_dkim(tags["p"])
-    except KeyUnreadable as exc:
-        # Receivers cannot verify with a key they cannot read either.
-        what = "valid base64" if str(exc) == "not base64" else "a whole RSA public key"
+        published = published_public_key(algorithm, tags["p"])
+    except ValueError as exc:
+        return Finding("DKIM", name, "FAIL", str(exc), fixes=(Fix("change", wanted),), notes=howto)
+    if published.kind == "rsa" and published.bits < MIN_RSA_BITS:
         return Finding(
             "DKIM",
             name,
             "FAIL",
-            f"p= is not {what} (cut short or garbled?)",
-            fixes=(Fix("change", wanted),),
-            notes=howto,
-        )
-    bits = modulus.bit_length()
-    if bits < MIN_RSA_BITS:
-        return Finding(
-            "DKIM",
-            name,
-            "FAIL",
-            f"RSA key of {bits} bits: Gmail requires at least {MIN_RSA_BITS}, "
+            f"RSA key of {published.bits} bits: Gmail requires at least {MIN_RSA_BITS}, "
             f"{ADVISED_RSA_BITS} is advised",
             fixes=(Fix("change", wanted),),
             notes=(*howto, f"make a new key: openssl genrsa -out dkim.pem {ADVISED_RSA_BITS}"),
         )
-    if own is not None and own[0] != modulus:
+    if own is not None and own != published:
         return Finding(
             "DKIM",
             name,
@@ -232,13 +240,18 @@ def _check_selector(
             "signature digest makes will fail",
             fixes=(Fix("change", wanted),),
         )
-    if bits < ADVISED_RSA_BITS:
-        notes.append(f"{ADVISED_RSA_BITS}-bit keys are advised; {bits} bits still pass")
+    if published.kind == "ed25519":
+        notes.append("not every receiver verifies ed25519 yet: sign with an RSA key as well")
+        described = "ed25519 key"
+    else:
+        if published.bits < ADVISED_RSA_BITS:
+            notes.append(f"{ADVISED_RSA_BITS}-bit keys are advised; {published.bits} bits pass")
+        described = f"RSA key, {published.bits} bits"
     matched = ", matches DKIM_PRIVATE_KEY_FILE" if own is not None else ""
     return Finding(
         "DKIM",
         name,
         "WARN" if testing else "OK",
-        f"RSA key, {bits} bits{matched}",
+        f"{described}{matched}",
         notes=tuple(notes),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from digest.backends.dkim import DkimSigner, dkim_signer
 from digest.doctor.alignment import check_alignment
 from digest.doctor.dkim import check_dkim
 from digest.doctor.dmarc import check_dmarc
@@ -86,6 +87,22 @@ def sender_domains(settings: Settings, domain: str | None = None) -> SenderDomai
     return SenderDomains(from_domain, envelope, dkim, envelope_source, dkim_source)
 
 
+def _signer(
+    settings: Settings, domains: SenderDomains, *, mailgun: bool
+) -> tuple[DkimSigner | None, str | None]:
+    """The key digest signs with (SMTP and outbox), when DKIM_PRIVATE_KEY_FILE is set and the
+    DKIM domain checked is the one it signs for; or what keeps it from signing."""
+    if mailgun or not _setting(settings, "DKIM_PRIVATE_KEY_FILE"):
+        return None, None
+    try:
+        signer = dkim_signer(settings)
+    except ConfigError as exc:
+        return None, str(exc)
+    if signer is None or signer.domain != domains.dkim_domain:
+        return None, None  # --domain names another domain than the key signs for
+    return signer, None
+
+
 def run_doctor(
     settings: Settings, domain: str | None = None, *, lifetime: float = DEFAULT_LIFETIME
 ) -> DoctorReport:
@@ -98,12 +115,14 @@ def run_doctor(
         findings.append(
             check_spf(lookup, spf_domain, mailgun=mailgun and spf_domain == domains.envelope_domain)
         )
+    signer, signer_problem = _signer(settings, domains, mailgun=mailgun)
     findings.append(
         check_dkim(
             lookup,
             domains.dkim_domain,
             _setting(settings, "DKIM_SELECTOR"),
-            key_file=None if mailgun else _setting(settings, "DKIM_PRIVATE_KEY_FILE"),
+            signer=signer,
+            signer_problem=signer_problem,
             mailgun=mailgun,
         )
     )
