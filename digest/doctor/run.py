@@ -6,6 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from digest.backends.dkim import DkimSigner, dkim_signer
+from digest.backends.mailgun import MAILGUN_DOMAIN
+from digest.backends.smtp_options import (
+    DIGEST_BOUNCE_ADDRESS,
+    DKIM_DOMAIN,
+    DKIM_PRIVATE_KEY_FILE,
+    DKIM_SELECTOR,
+)
 from digest.doctor.alignment import check_alignment
 from digest.doctor.dkim import check_dkim
 from digest.doctor.dmarc import check_dmarc
@@ -31,16 +38,9 @@ class DoctorReport:
         return [f for f in self.findings if f.blocks_sending]
 
 
-def _setting(settings: Settings, name: str) -> str | None:
-    """A setting the SMTP backend owns (DIGEST_BOUNCE_ADDRESS, DKIM_*), read from the raw values
-    so the doctor works whether or not the backend declares it yet."""
-    value = settings.raw.get(name, "").strip()
-    return value or None
-
-
 def uses_mailgun(settings: Settings) -> bool:
     """Mailgun sends from its own domain: the envelope and the DKIM d= are MAILGUN_DOMAIN."""
-    return settings.backend == "mailgun" and bool(settings.mailgun_domain)
+    return settings.backend == "mailgun" and settings.is_set(MAILGUN_DOMAIN.env)
 
 
 def sender_domains(settings: Settings, domain: str | None = None) -> SenderDomains:
@@ -66,20 +66,20 @@ def sender_domains(settings: Settings, domain: str | None = None) -> SenderDomai
             hint='write it as "Name <local@example.org>"',
         )
     if uses_mailgun(settings):
-        mailgun_domain = checked_domain(settings.mailgun_domain or "")
+        mailgun_domain = checked_domain(settings[MAILGUN_DOMAIN] or "")
         if mailgun_domain is None:
-            raise ConfigError(f"MAILGUN_DOMAIN: {settings.mailgun_domain!r} is no domain name")
+            raise ConfigError(f"MAILGUN_DOMAIN: {settings[MAILGUN_DOMAIN]!r} is no domain name")
         return SenderDomains(
             from_domain, mailgun_domain, mailgun_domain, "MAILGUN_DOMAIN", "MAILGUN_DOMAIN"
         )
     envelope, envelope_source = from_domain, "DIGEST_FROM"
-    if (bounce := _setting(settings, "DIGEST_BOUNCE_ADDRESS")) is not None:
+    if (bounce := settings[DIGEST_BOUNCE_ADDRESS]) is not None:
         envelope_domain = domain_of(bounce)
         if envelope_domain is None:
             raise ConfigError(f"DIGEST_BOUNCE_ADDRESS: {bounce!r} is not a valid address")
         envelope, envelope_source = envelope_domain, "DIGEST_BOUNCE_ADDRESS"
     dkim, dkim_source = from_domain, "DIGEST_FROM"
-    if (dkim_setting := _setting(settings, "DKIM_DOMAIN")) is not None:
+    if (dkim_setting := settings[DKIM_DOMAIN]) is not None:
         dkim_domain = checked_domain(dkim_setting)
         if dkim_domain is None:
             raise ConfigError(f"DKIM_DOMAIN: {dkim_setting!r} is no domain name")
@@ -92,7 +92,7 @@ def _signer(
 ) -> tuple[DkimSigner | None, str | None]:
     """The key digest signs with (SMTP and outbox), when DKIM_PRIVATE_KEY_FILE is set and the
     DKIM domain checked is the one it signs for; or what keeps it from signing."""
-    if mailgun or not _setting(settings, "DKIM_PRIVATE_KEY_FILE"):
+    if mailgun or not settings.is_set(DKIM_PRIVATE_KEY_FILE.env):
         return None, None
     try:
         signer = dkim_signer(settings)
@@ -120,7 +120,7 @@ def run_doctor(
         check_dkim(
             lookup,
             domains.dkim_domain,
-            _setting(settings, "DKIM_SELECTOR"),
+            settings[DKIM_SELECTOR],
             signer=signer,
             signer_problem=signer_problem,
             mailgun=mailgun,
