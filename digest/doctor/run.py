@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from digest.backends.dkim import DkimSigner, dkim_signer
-from digest.backends.mailgun import MAILGUN_DOMAIN
-from digest.backends.smtp_options import (
-    DIGEST_BOUNCE_ADDRESS,
+from digest.backends.dkim import (
     DKIM_DOMAIN,
     DKIM_PRIVATE_KEY_FILE,
     DKIM_SELECTOR,
+    DkimSigner,
+    dkim_signer,
 )
+from digest.backends.mailgun import MAILGUN_DOMAIN
+from digest.backends.smtp_options import DIGEST_BOUNCE_ADDRESS
 from digest.doctor.alignment import check_alignment
 from digest.doctor.dkim import check_dkim
 from digest.doctor.dmarc import check_dmarc
