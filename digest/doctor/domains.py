@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from digest.audience.addresses import normalise_address
+from digest.addresses import normalise_address
 
 # Suffixes under which anyone can register a name (a small part of the Public Suffix List, the
 # ones senders meet most): there the organizational domain has three labels, not two. A domain
