@@ -103,22 +103,38 @@ def check_dkim(
             "its DKIM-Signature header> digest doctor"
         )
         return replace(finding, notes=(*finding.notes, probed))
-    where = (
-        "Mailgun signs for this domain: find its selector (the name before ._domainkey) in "
-        "Mailgun's DNS records page and run: DKIM_SELECTOR=<selector> digest doctor"
-        if mailgun
-        else "digest signs when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are set "
-        "(see docs/deliverability.md); if your relay signs instead, run DKIM_SELECTOR=<the s= "
-        "of the DKIM-Signature header in a message it sent> digest doctor"
+    message = (
+        "DKIM_SELECTOR is not set and none of the common selectors holds a key; Gmail and "
+        "Yahoo require DKIM for bulk senders"
     )
+    if mailgun:
+        return Finding(
+            "DKIM",
+            domain,
+            "FAIL",
+            message,
+            notes=(
+                "Mailgun signs for this domain: find its selector (the name before ._domainkey) "
+                "in Mailgun's DNS records page and run: DKIM_SELECTOR=<selector> digest doctor",
+            ),
+        )
+    # digest signs once all three are set (then rerun: the record to publish is printed).
     return Finding(
         "DKIM",
         domain,
         "FAIL",
-        "DKIM_SELECTOR is not set and none of the common selectors holds a key; Gmail and "
-        "Yahoo require DKIM for bulk senders",
-        fixes=(Fix("set", "DKIM_SELECTOR=<selector>"),),
-        notes=(where,),
+        message,
+        fixes=(
+            Fix("set", f"DKIM_DOMAIN={domain}"),
+            Fix("set", "DKIM_SELECTOR=<a name, e.g. news2026>"),
+            Fix("set", "DKIM_PRIVATE_KEY_FILE=<key.pem from: openssl genrsa -out key.pem 2048>"),
+        ),
+        notes=(
+            "with these three set digest signs every message; rerun digest doctor for the "
+            "record to publish (see docs/deliverability.md)",
+            "if your relay signs instead, run DKIM_SELECTOR=<the s= of the DKIM-Signature "
+            "header in a message it sent> digest doctor",
+        ),
     )
 
 
