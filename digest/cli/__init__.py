@@ -29,6 +29,9 @@ _COMMAND_MODULES = {
     "unsubscribe": "unsubscribe",
     "serve-unsubscribe": "serve_unsubscribe",
     "bounces": "bounces",
+    "new": "new",
+    "add": "add",
+    "links": "links",
 }
 
 
