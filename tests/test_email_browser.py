@@ -261,3 +261,19 @@ def test_axe_finds_no_serious_or_critical_violation(
     serious = [v for v in violations if v[1] in ("serious", "critical")]
     assert serious == [], f"{scheme} mode at {width} px"
     page.close()
+
+
+def test_first_phone_screen_shows_the_masthead_and_the_start_of_the_content(
+    browser, email_file: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # an iPhone 14's screen
+    page.goto(email_file.as_uri())
+    tops = page.evaluate(
+        """() => Object.fromEntries(Object.entries({
+            name: 'h1', tagline: '.tagline', label: '.label', intro: '.card p:not([class])',
+            contents: '.toc li',
+        }).map(([part, selector]) => [part, document.querySelector(selector)
+                                              .getBoundingClientRect().bottom]))"""
+    )
+    assert all(bottom < 844 for bottom in tops.values()), tops
+    page.close()

@@ -263,7 +263,8 @@ def test_hidden_preheader_has_no_white_text(edition: Edition) -> None:
     preview = tree_of(email_html(edition)).xpath("//body/div")[0]
     style = inline_style(preview)
     assert "display:none" in style and "mso-hide:all" in style
-    assert "color:" not in style  # white-on-white is what SpamAssassin scores as low contrast
+    # White text on a light page and 1 px text are what SpamAssassin scores as hidden text.
+    assert "color:" not in style and "font-size" not in style
 
 
 def hundred_items(tmp_path: Path) -> Edition:
@@ -293,3 +294,16 @@ def test_a_hundred_item_edition_stays_under_80_kb(tmp_path: Path) -> None:
     assert size < 80 * 1024, f"{size / 1024:.1f} KB"
     # Every item is there (nothing was dropped to make the figure).
     assert len(tree_of(html).xpath("//p[@class='t' or @class='ti']")) == 100
+
+
+def test_web_mode_shows_no_personal_part_and_a_subscribe_link(edition: Edition) -> None:
+    """The published page comes from the same template in web mode (no recipient at all):
+    rendering must not reach for one, and the footer offers a subscribe link instead."""
+    from digest.render import email as module
+
+    environment = module._environment(module.packaged_templates_dir())
+    context = module._context(edition, CLIPPINGS, None, None, markdown=module.markdown_html)
+    page = module._render_template(environment, module.HTML_TEMPLATE, context)
+    assert "Unsubscribe" not in page and "You receive" not in page and "View in browser" not in page
+    assert f'<a href="{CLIPPINGS.subscribe_url}">Subscribe to Clippings</a>' in page
+    assert CLIPPINGS.postal_address and CLIPPINGS.postal_address in page

@@ -11,8 +11,9 @@ unless ``strip_important=False`` (the dark-mode rules need it), and fetches remo
 which cssutils would otherwise fetch on its own.
 
 MJML's hidden preheader lacks ``mso-hide:all``, without which Outlook on Windows shows it at the
-top of the email; it is added here. Its ``color:#ffffff`` (white text on a light page) is dropped:
-the block is hidden anyway, and SpamAssassin scores white-on-white as HTML_FONT_LOW_CONTRAST.
+top of the email; it is added here. Its ``color:#ffffff`` and ``font-size:1px`` are dropped: the
+block is hidden anyway (display, height, opacity, mso-hide), and SpamAssassin scores white text
+on a light page as HTML_FONT_LOW_CONTRAST and 1 px text as invisible (FONT_INVIS_*).
 
 MJML's own reset block (``#outlook a``, ``table, td``, ``p { display: block; margin: 13px 0 }``)
 is left in ``<style>`` rather than inlined: copied into every cell and paragraph it cost ~12 KB
@@ -57,7 +58,8 @@ SIGNATURE_SEPARATOR = "-- "
 
 _DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
 # The opening of mj-preview's hidden block, the first <div> right after <body>.
-_PREVIEW_DIV = re.compile(r"(<body\b[^>]*>\s*<div style=\")(display:none;)([^\"]*?)color:#ffffff;")
+_PREVIEW_DIV = re.compile(r"(<body\b[^>]*>\s*<div style=\")(display:none;)([^\"]*)\"")
+_PREVIEW_TEXT_STYLE = re.compile(r"(?:font-size|color):[^;\"]*;?")
 # MJML's reset block, marked so that premailer leaves it in <style> instead of inlining it.
 _MJML_RESET = re.compile(r'<style type="text/css">(\s*#outlook a \{)')
 
@@ -264,7 +266,11 @@ def _mjml_to_html(source: str, environment: jinja2.Environment, name: str) -> st
         raise TemplateError(
             f"{_template_path(environment, name)}: the MJML it produces is invalid: {exc}"
         ) from None
-    html = _PREVIEW_DIV.sub(r"\1\2mso-hide:all;\3", html, count=1)
+    html = _PREVIEW_DIV.sub(
+        lambda m: m[1] + m[2] + "mso-hide:all;" + _PREVIEW_TEXT_STYLE.sub("", m[3]) + '"',
+        html,
+        count=1,
+    )
     html = _MJML_RESET.sub(r'<style type="text/css" data-premailer="ignore">\1', html, count=1)
     inlined = _OfflinePremailer(
         html,
