@@ -10,6 +10,9 @@ It records every accepted message and counts connections, and can be told to mis
 * ``stop()`` / ``start()``: the server goes away (connection refused) and comes back on the
   same port.
 
+``SMTPTestServer(tls=context)`` offers STARTTLS with that certificate, ``implicit_tls=True``
+speaks TLS from the first byte (port 465 style); ``handler.ehlo_names`` records each EHLO name.
+
 Used by the send tests and by anyone else who needs a mail server (``smtp_server`` fixture).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
 import threading
 import warnings
 from collections import Counter
@@ -53,6 +57,15 @@ class FaultyHandler:
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
     data_attempts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    ehlo_names: list[tuple[str, bool]] = field(default_factory=list)  # (name, over TLS)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        with self.lock:
+            self.ehlo_names.append((hostname, session.ssl is not None))
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -111,9 +124,13 @@ class SMTPTestServer:
         handler: FaultyHandler | None = None,
         *,
         credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.handler = handler or FaultyHandler()
         self.credentials = credentials
+        self.tls = tls
+        self.implicit_tls = implicit_tls
         self.host = "127.0.0.1"
         self.port = 0
         self.connections = 0
@@ -174,6 +191,7 @@ class SMTPTestServer:
                 hostname="test.local",
                 ident="digest-test-smtpd",
                 enable_SMTPUTF8=True,
+                tls_context=None if self.implicit_tls else self.tls,
                 **auth,
             )
 
@@ -186,7 +204,12 @@ class SMTPTestServer:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    loop.create_server(self._factory, self.host, self.port)
+                    loop.create_server(
+                        self._factory,
+                        self.host,
+                        self.port,
+                        ssl=self.tls if self.implicit_tls else None,
+                    )
                 )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # reported to the starting thread

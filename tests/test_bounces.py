@@ -10,7 +10,42 @@ from pathlib import Path
 import pytest
 
 from digest.audience.bounces import BounceImportError, import_bounces, parse_dsn
+from digest.audience.provenance import Evidence, SentMailCheck
+from digest.audience.subscribers import Subscriber
 from digest.audience.suppressions import SuppressionStore
+from digest.ledger import Ledger
+from digest.verp import verp_address
+
+
+class _TrustEveryReport(SentMailCheck):
+    """These tests are about reading reports; which reports count is tested in
+    test_bounce_forgery.py, with real tokens and a real ledger."""
+
+    def __init__(self) -> None:
+        pass
+
+    def evidence(self, message: object) -> Evidence:
+        return Evidence([], ["<any>"])
+
+    def edition_of(self, evidence: Evidence, address: str) -> str | None:
+        return "2026-03"
+
+
+TRUST_EVERY_REPORT = _TrustEveryReport()
+
+
+def record_sent(state_dir: Path, slug: str, *addresses: str) -> None:
+    """The ledger says ``slug`` was sent to ``addresses`` (what a real send leaves behind)."""
+    with Ledger(state_dir) as ledger:
+        ledger.enqueue(slug, [Subscriber(a, "", {}, n) for n, a in enumerate(addresses, 2)])
+        ledger.mark_sent(slug, [(a, None) for a in addresses])
+
+
+def to_verp(report: str, secret: str, address: str, slug: str = "2026-03") -> str:
+    """``report`` (made by :func:`dsn`) addressed to the VERP address of ``address``'s message,
+    as a bounce of a VERP send is: it then proves it is about that message."""
+    verp = verp_address(secret, "bounces@example.org", address, slug)
+    return report.replace("To: clippings@example.org", f"To: {verp}", 1)
 
 
 def dsn(message_id: str, *recipients: str, report_type: str = "delivery-status") -> str:
@@ -164,7 +199,7 @@ def test_mbox_import_suppresses_hard_bounces_and_counts_soft_ones(
         dsn("r2@mx", SOFT_FAILED_4XX, DELIVERED, HARD_BY_DIAGNOSTIC),
         dsn("r3@mx", SOFT_DELAYED),
     )
-    report = import_bounces(mbox, store)
+    report = import_bounces(mbox, store, TRUST_EVERY_REPORT)
     assert (report.messages, report.reports, report.not_reports) == (4, 3, 1)
     assert (report.hard, report.new_suppressions, report.soft) == (2, 2, 3)
     assert {(s.address, s.reason, s.source) for s in store.iter("bounced")} == {
@@ -182,8 +217,8 @@ def test_importing_the_same_mailbox_twice_counts_nothing_twice(
     tmp_path: Path, store: SuppressionStore
 ) -> None:
     mbox = write_mbox(tmp_path / "bounces.mbox", dsn("r1@mx", HARD, SOFT_DELAYED))
-    import_bounces(mbox, store)
-    again = import_bounces(mbox, store)
+    import_bounces(mbox, store, TRUST_EVERY_REPORT)
+    again = import_bounces(mbox, store, TRUST_EVERY_REPORT)
     assert (again.reports, again.already_imported, again.hard, again.soft) == (1, 1, 0, 0)
     assert store.soft_bounce_count("full@example.net") == 1
     assert store.count() == 1
@@ -193,7 +228,7 @@ def test_maildir_import(tmp_path: Path, store: SuppressionStore) -> None:
     maildir = write_maildir(
         tmp_path / "Maildir", dsn("m1@mx", HARD), NOT_A_REPORT, dsn("m2@mx", SOFT_DELAYED)
     )
-    report = import_bounces(maildir, store)
+    report = import_bounces(maildir, store, TRUST_EVERY_REPORT)
     assert (report.messages, report.reports, report.not_reports) == (3, 2, 1)
     assert [s.address for s in store.iter()] == ["Gone@Example.net"]
     assert store.soft_bounce_count("full@example.net") == 1
@@ -204,24 +239,24 @@ def test_a_report_without_message_id_is_still_imported_once(
 ) -> None:
     text = dsn("x@mx", HARD).replace("Message-ID: <x@mx>\n", "")
     mbox = write_mbox(tmp_path / "b.mbox", text)
-    assert import_bounces(mbox, store).new_suppressions == 1
-    assert import_bounces(mbox, store).already_imported == 1
+    assert import_bounces(mbox, store, TRUST_EVERY_REPORT).new_suppressions == 1
+    assert import_bounces(mbox, store, TRUST_EVERY_REPORT).already_imported == 1
 
 
 def test_unreadable_mailboxes_are_clear_errors(tmp_path: Path, store: SuppressionStore) -> None:
     with pytest.raises(BounceImportError, match="no such mbox file or Maildir folder"):
-        import_bounces(tmp_path / "missing", store)
+        import_bounces(tmp_path / "missing", store, TRUST_EVERY_REPORT)
     (tmp_path / "plain-folder").mkdir()
     with pytest.raises(BounceImportError, match="not a Maildir"):
-        import_bounces(tmp_path / "plain-folder", store)
+        import_bounces(tmp_path / "plain-folder", store, TRUST_EVERY_REPORT)
 
 
 def test_an_empty_or_foreign_file_imports_nothing(tmp_path: Path, store: SuppressionStore) -> None:
     empty = tmp_path / "empty.mbox"
     empty.write_text("")
-    assert import_bounces(empty, store).messages == 0
+    assert import_bounces(empty, store, TRUST_EVERY_REPORT).messages == 0
     junk = tmp_path / "junk.mbox"
     junk.write_bytes(b"From nobody\n\xff\xfe not mail at all\n\x00\x01")
-    report = import_bounces(junk, store)
+    report = import_bounces(junk, store, TRUST_EVERY_REPORT)
     assert report.reports == 0
     assert store.count() == 0

@@ -16,10 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from digest.audience.subscribers import Subscriber
 from digest.audience.suppressions import SuppressionStore
 from digest.cli import cli
 from digest.cli.output import run_guarded
+from digest.ledger import Ledger
 from digest.tokens import make_token
+from digest.verp import verp_address
 
 SECRET = "cli-test-secret-value"
 UNSUBSCRIBE_URL = "https://news.example.org/unsubscribe/{token}"
@@ -144,12 +147,19 @@ def test_unsubscribe_refuses_foreign_tokens_and_needs_the_secret(
 
 
 def test_bounces_import_prints_a_summary(digest: Digest, tmp_path: Path, state: Path) -> None:
+    with Ledger(state) as ledger:
+        sent = [Subscriber(a, "", {}, 2) for a in ("gone@example.net", "full@example.net")]
+        ledger.enqueue("2026-03", sent)
+        ledger.mark_sent("2026-03", [(s.email, None) for s in sent])
+    # The report reached the VERP address made for gone@: it proves that block, not full@'s.
+    verp = verp_address(SECRET, "bounces@example.org", "gone@example.net", "2026-03")
     mbox = tmp_path / "bounces.mbox"
     mbox.write_text(
         textwrap.dedent(
             """\
             From MAILER-DAEMON Tue Mar 31 09:05:00 2026
             From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
+            To: VERP_ADDRESS
             Subject: Undelivered Mail Returned to Sender
             Message-ID: <b1@mx.example.org>
             MIME-Version: 1.0
@@ -180,13 +190,14 @@ def test_bounces_import_prints_a_summary(digest: Digest, tmp_path: Path, state: 
 
             Thanks!
             """
-        )
+        ).replace("VERP_ADDRESS", verp)
     )
     code, out, _ = digest("bounces", "import", str(mbox), "--verbose")
     assert code == 0
     assert "bounced  gone@example.net" in out
     assert "2 messages, 1 delivery reports (0 already imported), 1 other messages skipped" in out
-    assert "Hard bounces: 1 (1 newly suppressed). Soft bounces counted: 1." in out
+    assert "Hard bounces: 1 (1 newly suppressed). Soft bounces counted: 0." in out
+    assert "Not ours: 0 reports, 1 recipient entries about no message this digest sent" in out
     code, _, err = digest("bounces", "import", str(tmp_path / "nowhere"))
     assert code == 1 and "no such mbox file or Maildir folder" in err
 

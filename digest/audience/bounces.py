@@ -8,6 +8,10 @@ block of fields per recipient. For each recipient block:
 * ``Status: 4.x.x`` or ``Action: delayed`` (temporary) -> one more soft bounce for that address;
 * ``delivered``, ``relayed``, ``expanded`` -> nothing.
 
+A report counts only for the recipients it proves we sent the edition to
+(:mod:`digest.audience.provenance`: a VERP token or the original Message-ID, and the ledger);
+every other block, and every report that proves nothing, is "not ours" and changes nothing.
+
 Messages that are not delivery reports (replies, auto-responders, spam) are skipped and counted.
 Each report is recorded once (by its Message-ID, else a hash of its bytes), so importing the same
 mailbox twice counts nothing twice.
@@ -33,6 +37,7 @@ from digest.audience.mail_limits import (
     message_label,
     parse_untrusted_mail,
 )
+from digest.audience.provenance import SentMailCheck
 from digest.audience.suppressions import SuppressionError, SuppressionStore, normalize_address
 from digest.errors import DigestError
 
@@ -74,6 +79,10 @@ class BounceImportReport:
     soft: int = 0  # temporary failures counted
     unusable: int = 0  # recipient blocks without a usable address or status
     hard_addresses: list[str] = field(default_factory=list)
+    not_ours: int = 0  # reports that prove no message of ours: they changed nothing
+    not_ours_recipients: int = 0  # recipient blocks ignored for want of proof
+    # "<report id>: from <sender> about <addresses>" for each report that changed nothing
+    not_ours_reports: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # one note per message over a limit
 
 
@@ -87,8 +96,9 @@ def parse_dsn(message: Message) -> list[RecipientStatus] | None:
     return None
 
 
-def import_bounces(path: Path, store: SuppressionStore) -> BounceImportReport:
-    """Read every message of the mbox file or Maildir folder at ``path`` into ``store``."""
+def import_bounces(path: Path, store: SuppressionStore, check: SentMailCheck) -> BounceImportReport:
+    """Read every message of the mbox file or Maildir folder at ``path`` into ``store``,
+    counting only the recipients ``check`` proves we sent to."""
     report = BounceImportReport()
     for where, raw in _read_mailbox(path):
         report.messages += 1
@@ -106,16 +116,26 @@ def import_bounces(path: Path, store: SuppressionStore) -> BounceImportReport:
         report.reports += 1
         hard: list[tuple[str, str | None]] = []
         soft: list[tuple[str, str | None]] = []
+        evidence = check.evidence(message)
+        ignored: list[str] = []
         for recipient in recipients:
             try:
                 address = normalize_address(recipient.address)
             except SuppressionError:
                 report.unusable += 1
                 continue
+            if not evidence or check.edition_of(evidence, address) is None:
+                ignored.append(address)
+                continue
             if recipient.is_hard:
                 hard.append((address, recipient.status))
             elif recipient.is_soft:
                 soft.append((address, recipient.status))
+        report.not_ours_recipients += len(ignored)
+        if ignored and not hard and not soft:
+            report.not_ours += 1
+            report.not_ours_reports.append(_describe(message, raw, ignored))
+            continue
         outcome = store.record_bounce_report(_report_id(message, raw), hard, soft, source=SOURCE)
         if outcome is None:
             report.already_imported += 1
@@ -239,6 +259,15 @@ def _address_field(value: object) -> str | None:
 
 def _status_class(recipient: RecipientStatus) -> str | None:
     return recipient.status[0] if recipient.status else None
+
+
+def _describe(message: Message, raw: bytes, addresses: list[str]) -> str:
+    """One line naming a report that was not ours (its sender and whom it spoke about)."""
+    sender = re.sub(r"\s+", " ", str(message.get("From", "?")))[:100]
+    about = ", ".join(addresses[:3]) + (
+        f" and {len(addresses) - 3} more" if len(addresses) > 3 else ""
+    )
+    return f"{_report_id(message, raw)[:80]}: from {sender} about {about}"
 
 
 def _report_id(message: Message, raw: bytes) -> str:

@@ -4,7 +4,7 @@ What ``digest send --dry-run`` uses (default folder ``outbox/<slug>/``). Each fi
 bytes an SMTP server would have received, so it opens in any mail client. Files are written
 atomically (a temporary name, then a rename), so a crash never leaves half a message behind.
 Secrets never reach a file: the message bytes hold none, and the file is checked before it is
-written.
+written. With DKIM settings (:mod:`digest.backends.dkim`) each file is signed as a send would be.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from digest.backends.base import (
     DeliveryStatus,
     OutgoingMessage,
 )
+from digest.backends.dkim import DkimSigner, dkim_signer
 from digest.errors import BackendError
 from digest.settings import Settings
 
@@ -41,8 +42,15 @@ class OutboxBackend(Backend):
         super().__init__(settings)
         self.directory = directory
         self._counter = 0
+        self._signer: DkimSigner | None = None
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        dkim_signer(settings)  # DKIM settings, when given, must be whole and valid
 
     async def open(self, campaign: CampaignInfo) -> None:
+        # Signed like an SMTP send, so a dry run shows the DKIM-Signature a send would carry.
+        self._signer = dkim_signer(self.settings)
         if self.directory is None:
             self.directory = Path("outbox") / campaign.slug
         try:
@@ -61,6 +69,8 @@ class OutboxBackend(Backend):
         results = []
         for message in messages:
             data = message.as_bytes()
+            if self._signer is not None:
+                data = self._signer.sign(data)
             if any(secret in data for secret in secrets):
                 results.append(
                     DeliveryResult(

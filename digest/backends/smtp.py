@@ -1,7 +1,9 @@
 """The SMTP backend: a pool of persistent aiosmtplib connections, one message per call.
 
 Settings: ``SMTP_HOST``, ``SMTP_PORT`` (default 465 for ``tls``, 587 for ``starttls``, 25 for
-``none``), ``SMTP_SECURITY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``SMTP_TIMEOUT``.
+``none``), ``SMTP_SECURITY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``SMTP_TIMEOUT``, and the
+deliverability ones of :mod:`digest.backends.smtp_options` (bounce address, VERP, CA file,
+HELO name, DKIM).
 
 Connections are opened on demand and kept: the engine calls :meth:`SMTPBackend.send` from at
 most ``--concurrency`` workers at once, so the pool never grows past that. A connection the server
@@ -25,9 +27,13 @@ from digest.backends.base import (
     DeliveryResult,
     DeliveryStatus,
     OutgoingMessage,
+    smtp_data,
 )
+from digest.backends.dkim import DkimSigner
+from digest.backends.smtp_options import SMTPOptions, smtp_options
 from digest.errors import BackendError, ConfigError
 from digest.settings import Settings
+from digest.verp import verp_address
 
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -43,6 +49,24 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: aiosmtplib wraps TLS errors of implicit TLS in its own."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    return next((e for e in _causes(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+
+
+def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+    return next((e for e in _causes(exc) if isinstance(e, ssl.SSLError)), None)
 
 
 def _encoded(options: list[str]) -> list[bytes]:
@@ -62,6 +86,10 @@ class SMTPBackend(Backend):
         super().__init__(settings)
         self._idle: list[aiosmtplib.SMTP] = []
         self._envelope_from = ""
+        self._slug = ""
+        self._options: SMTPOptions | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        self._signer: DkimSigner | None = None
         self.connections_opened = 0  # for tests and the benchmark: reuse is measurable
 
     # -- settings ---------------------------------------------------------------------------
@@ -87,6 +115,7 @@ class SMTPBackend(Backend):
                 hint="use SMTP_SECURITY=tls or starttls; `none` is for local servers only "
                 "(SMTP_ALLOW_INSECURE_LOGIN=yes overrides this for a trusted network)",
             )
+        smtp_options(settings)
 
     @property
     def port(self) -> int:
@@ -98,7 +127,12 @@ class SMTPBackend(Backend):
         """Check settings, then connect once: a wrong host, password or missing STARTTLS shows
         before the first recipient is touched."""
         self.check_settings(self.settings)
-        self._envelope_from = parseaddr(campaign.from_address)[1] or campaign.from_address
+        options = self._options = smtp_options(self.settings)
+        from_address = parseaddr(campaign.from_address)[1] or campaign.from_address
+        self._envelope_from = options.bounce_address or from_address
+        self._slug = campaign.slug
+        self._tls_context = options.tls_context()
+        self._signer = options.signer
         self._idle.append(await self._connect())
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
@@ -121,12 +155,15 @@ class SMTPBackend(Backend):
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self.settings
         security = settings.smtp_security
+        helo_name = self._options.helo_name if self._options else None
         client = aiosmtplib.SMTP(
             hostname=settings.smtp_host,
             port=self.port,
             timeout=settings.smtp_timeout,
             use_tls=security == "tls",
             start_tls=False,  # done below, so a server without STARTTLS is refused, not skipped
+            tls_context=self._tls_context if security == "tls" else None,
+            local_hostname=helo_name,
         )
         where = f"{settings.smtp_host}:{self.port}"
         try:
@@ -139,8 +176,18 @@ class SMTPBackend(Backend):
                         f"the SMTP server {where} does not offer STARTTLS",
                         hint="use SMTP_SECURITY=tls (port 465), or `none` for a local server",
                     )
-                await client.starttls()
+                await client.starttls(tls_context=self._tls_context)
+                # RFC 3207: the session starts again after STARTTLS, EHLO included.
+                await client.ehlo()
             if settings.smtp_username:
+                if not client.supports_extension("auth"):
+                    client.close()
+                    raise ConfigError(
+                        f"the SMTP server {where} does not offer AUTH, but SMTP_USERNAME is set",
+                        hint="remove SMTP_USERNAME and SMTP_PASSWORD if this server needs no "
+                        "login; many servers offer AUTH only after STARTTLS "
+                        "(SMTP_SECURITY=starttls)",
+                    )
                 password = settings.smtp_password
                 await client.login(
                     settings.smtp_username, password.get_secret_value() if password else ""
@@ -151,14 +198,22 @@ class SMTPBackend(Backend):
                 self._error(f"the SMTP server {where} refused the login: {exc.code} {exc.message}"),
                 hint="check SMTP_USERNAME and SMTP_PASSWORD",
             ) from None
-        except ssl.SSLError as exc:
-            client.close()
-            raise ConfigError(
-                self._error(f"TLS with {where} failed: {exc}"),
-                hint="check SMTP_SECURITY and SMTP_PORT (tls is usually 465, starttls 587)",
-            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             client.close()
+            if (unverified := _certificate_error(exc)) is not None:
+                raise ConfigError(
+                    self._error(
+                        f"the certificate of the SMTP server {where} does not verify: "
+                        f"{unverified.verify_message or unverified.reason}"
+                    ),
+                    hint="if the server uses a private CA or a self-signed certificate, "
+                    "add its CA with SMTP_CA_FILE (a PEM file)",
+                ) from None
+            if (tls_error := _tls_error(exc)) is not None:
+                raise ConfigError(
+                    self._error(f"TLS with {where} failed: {tls_error}"),
+                    hint="check SMTP_SECURITY and SMTP_PORT (tls is usually 465, starttls 587)",
+                ) from None
             raise BackendError(
                 self._error(f"cannot reach the SMTP server {where}: {_reason(exc)}"),
                 transient=True,
@@ -173,12 +228,25 @@ class SMTPBackend(Backend):
                 return connection
         return await self._connect()
 
+    def _envelope_sender(self, recipient: str) -> str:
+        options = self._options
+        if options is None or not options.verp or options.secret is None:
+            return self._envelope_from
+        return verp_address(options.secret, self._envelope_from, recipient, self._slug)
+
+    def _payload(self, message: OutgoingMessage) -> bytes:
+        """The DATA bytes; signed over exactly the bytes that are sent, when DKIM is on."""
+        if self._signer is None:
+            return message.as_smtp_data()
+        return smtp_data(self._signer.sign(message.as_bytes()))
+
     async def _send_one(self, message: OutgoingMessage) -> DeliveryResult:
-        payload = message.as_smtp_data()
+        payload = self._payload(message)
+        sender = self._envelope_sender(message.address)
         for attempt in (1, 2):
             connection = await self._acquire()
             try:
-                reply = await self._transaction(connection, message.address, payload)
+                reply = await self._transaction(connection, sender, message.address, payload)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 # Dropped before the server answered the end of DATA: reconnect, try once more.
                 connection.close()
@@ -210,7 +278,7 @@ class SMTPBackend(Backend):
         raise AssertionError("unreachable")
 
     async def _transaction(
-        self, connection: aiosmtplib.SMTP, recipient: str, payload: bytes
+        self, connection: aiosmtplib.SMTP, sender: str, recipient: str, payload: bytes
     ) -> str:
         """MAIL, RCPT, DATA on a ready connection; returns the server's final reply text.
 
@@ -231,10 +299,10 @@ class SMTPBackend(Backend):
         # aiosmtplib's address parser costs more than the rest of the envelope.
         encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
         mail = await connection.execute_command(
-            b"MAIL", f"FROM:<{self._envelope_from}>".encode(encoding), *_encoded(options)
+            b"MAIL", f"FROM:<{sender}>".encode(encoding), *_encoded(options)
         )
         if mail.code != 250:
-            raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, self._envelope_from)
+            raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, sender)
         rcpt = await connection.execute_command(b"RCPT", f"TO:<{recipient}>".encode(encoding))
         if rcpt.code not in (250, 251):
             raise aiosmtplib.SMTPRecipientRefused(rcpt.code, rcpt.message, recipient)

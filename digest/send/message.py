@@ -37,6 +37,7 @@ from email_validator import EmailNotValidError, validate_email
 from digest.audience.subscribers import Subscriber
 from digest.backends.base import CampaignInfo, Fillable, OutgoingMessage, dot_stuffed
 from digest.errors import ConfigError, DigestError
+from digest.message_ids import message_id, random_message_id
 from digest.settings import Settings
 from digest.tokens import fill_url, make_token
 
@@ -118,6 +119,7 @@ class MessageFactory:
                     hint="set it in the environment or in .env (see .env.example)",
                 )
         self._secret = settings.secret.get_secret_value() if settings.secret else None
+        self._test = test
         self._unsubscribe_url = settings.unsubscribe_url
         self._unsubscribe_mailto = settings.unsubscribe_mailto
         self._domain = sender.domain
@@ -194,7 +196,7 @@ class MessageFactory:
         }
         for column, value in subscriber.fields.items():
             values[f"field:{column}"] = value
-        message_id = f"<{self._slug}.{secrets.token_hex(12)}@{self._domain}>"
+        message_id = self._message_id(subscriber.email)
         to_header = _address_header("To", subscriber.name, subscriber.email)
         unsubscribe_header = _list_unsubscribe_header(links, https_link is not None)
 
@@ -254,6 +256,12 @@ class MessageFactory:
                 b".\r\n" if wire else b"",
             )
         )
+
+    def _message_id(self, address: str) -> str:
+        # Keyed on the recipient, so `digest bounces import` can tell our messages from forgeries.
+        if self._secret is None or self._test:
+            return random_message_id(self._slug, self._domain)
+        return message_id(self._secret, self._slug, address, self._domain)
 
     def _token(self, address: str) -> str:
         if self._secret is None:

@@ -18,7 +18,7 @@ import pytest
 from faults.figures import publish
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_bounces import HARD, dsn
+from test_bounces import HARD, TRUST_EVERY_REPORT, dsn, record_sent, to_verp
 
 from digest.audience.bounces import import_bounces
 from digest.audience.mail_limits import MAX_MESSAGE_BYTES
@@ -53,9 +53,14 @@ def test_a_deeply_nested_message_is_skipped_and_the_report_after_it_imported(
 ) -> None:
     deep = nested(1_000)
     assert 60_000 < len(deep) < 70_000
+    secret = "hostile-mail-test-secret-0123456789"
+    record_sent(tmp_path / "state", "2026-03", "gone@example.net")
+    genuine = to_verp(
+        valid_report("gone@example.net", "r1@mx").decode(), secret, "gone@example.net"
+    )
     mbox = tmp_path / "bounces.mbox"
-    mbox.write_bytes(mbox_bytes(deep, valid_report("gone@example.net", "r1@mx")))
-    env = {"DIGEST_STATE_DIR": str(tmp_path / "state")}
+    mbox.write_bytes(mbox_bytes(deep, genuine.encode()))
+    env = {"DIGEST_STATE_DIR": str(tmp_path / "state"), "DIGEST_SECRET": secret}
     result = run_digest("bounces", "import", str(mbox), env=env)  # type: ignore[operator]
     assert "Traceback" not in result.output
     assert result.exit_code == 0
@@ -92,7 +97,7 @@ def test_each_limit_skips_one_message_with_a_note(
     mbox = tmp_path / "bounces.mbox"
     mbox.write_bytes(mbox_bytes(message, valid_report("gone@example.net", "r1@mx")))
     with SuppressionStore(tmp_path / "state") as store:
-        report = import_bounces(mbox, store)
+        report = import_bounces(mbox, store, TRUST_EVERY_REPORT)
         assert store.contains("gone@example.net"), name
     assert report.messages == 2 and report.reports == 1
     assert len(report.refused) == 1 and note in report.refused[0], report.refused
@@ -212,7 +217,7 @@ def test_generated_mime_trees_never_crash_the_import(
         stats["examples"] += 1
         address = f"gone{stats['examples']}@example.net"
         mbox.write_bytes(mbox_bytes(message, valid_report(address, f"r{stats['examples']}@mx")))
-        report = import_bounces(mbox, store)
+        report = import_bounces(mbox, store, TRUST_EVERY_REPORT)
         # The valid report after the hostile message is always imported.
         assert store.contains(address)
         stats["refused"] += len(report.refused)

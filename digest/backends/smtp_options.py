@@ -1,0 +1,130 @@
+"""The SMTP backend's deliverability settings (contract §9), read and checked in one place.
+
+* ``DIGEST_BOUNCE_ADDRESS``: the envelope sender (MAIL FROM, later the Return-Path); default
+  the address of ``DIGEST_FROM``, so bounces then land among the readers' replies.
+* ``DIGEST_VERP=yes``: one envelope sender per recipient (:mod:`digest.verp`); needs
+  ``DIGEST_SECRET``.
+* ``SMTP_CA_FILE``: a PEM file of CAs the server's certificate must chain to (a private CA, a
+  self-signed test server); ``SSL_CERT_FILE`` in ``.env`` is used when it is not set. (OpenSSL
+  reads ``SSL_CERT_FILE`` from the real environment by itself, but never from ``.env``.)
+* ``SMTP_HELO_NAME``: the name given in EHLO (default: this machine's name).
+* ``DKIM_DOMAIN``, ``DKIM_SELECTOR``, ``DKIM_PRIVATE_KEY_FILE``: see :mod:`digest.backends.dkim`.
+
+Checking reads the files named (a CA file that does not load, a key that is not one), so a bad
+setting shows in ``digest validate --subscribers``, before a send; it contacts nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.backends.dkim import DkimSigner, dkim_signer
+from digest.errors import ConfigError
+from digest.settings import Settings
+from digest.verp import MAX_BOUNCE_LOCAL_PART
+
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"", "0", "false", "no", "off"})
+# A host name (RFC 1123 labels) or an address literal ([192.0.2.1], [IPv6:...]).
+_HELO = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]|\[IPv6:[0-9A-Fa-f:.]+\]"
+)
+
+
+@dataclass(frozen=True)
+class SMTPOptions:
+    bounce_address: str | None  # None: the DIGEST_FROM address
+    verp: bool
+    secret: str | None  # DIGEST_SECRET, for VERP tags
+    ca_file: Path | None
+    helo_name: str | None
+    signer: DkimSigner | None  # None: messages go unsigned
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The context that verifies the server: the system's CAs, or SMTP_CA_FILE's."""
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            context.load_verify_locations(cafile=str(self.ca_file))
+        return context
+
+
+def _get(settings: Settings, name: str) -> str | None:
+    value = settings.raw.get(name)
+    return value.strip() or None if value is not None else None
+
+
+def yes_or_no(settings: Settings, name: str) -> bool:
+    text = (_get(settings, name) or "").lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ConfigError(f"{name} must be yes or no, not {text!r}")
+
+
+def smtp_options(settings: Settings) -> SMTPOptions:
+    """The options in force, or ConfigError naming every setting that is wrong."""
+    problems: list[str] = []
+    bounce = _get(settings, "DIGEST_BOUNCE_ADDRESS")
+    if bounce is not None:
+        address = parseaddr(bounce)[1]
+        try:
+            checked = validate_email(address, check_deliverability=False, test_environment=True)
+            bounce = checked.ascii_email
+            if bounce is None:
+                problems.append("DIGEST_BOUNCE_ADDRESS must be an ASCII address")
+        except EmailNotValidError as exc:
+            problems.append(f"DIGEST_BOUNCE_ADDRESS is not an email address ({exc})")
+            bounce = None
+    try:
+        verp = yes_or_no(settings, "DIGEST_VERP")
+    except ConfigError as exc:
+        problems.append(str(exc))
+        verp = False
+    secret = settings.secret.get_secret_value() if settings.secret else None
+    if verp and not secret:
+        problems.append("DIGEST_VERP=yes needs DIGEST_SECRET (it signs each envelope sender)")
+    local_part = (bounce or parseaddr(settings.from_address or "")[1]).rpartition("@")[0]
+    if verp and len(local_part.encode("utf-8")) > MAX_BOUNCE_LOCAL_PART:
+        problems.append(
+            f"DIGEST_VERP=yes needs a bounce address whose local part has at most "
+            f"{MAX_BOUNCE_LOCAL_PART} characters (RFC 5321 allows 64 with the token), not "
+            f"{local_part!r}; set a shorter DIGEST_BOUNCE_ADDRESS"
+        )
+
+    ca_file: Path | None = None
+    ca_setting = "SMTP_CA_FILE" if _get(settings, "SMTP_CA_FILE") else "SSL_CERT_FILE"
+    if (ca_text := _get(settings, ca_setting)) is not None:
+        ca_file = Path(ca_text).expanduser()
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(f"{ca_setting}: {ca_file} is not a readable PEM file of CAs ({reason})")
+
+    helo = _get(settings, "SMTP_HELO_NAME")
+    if helo is not None and (len(helo) > 255 or not _HELO.fullmatch(helo)):
+        problems.append(f"SMTP_HELO_NAME must be a host name such as mail.example.org: {helo!r}")
+
+    signer: DkimSigner | None = None
+    try:
+        signer = dkim_signer(settings)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems), hint="fix the setting in the environment or .env")
+    return SMTPOptions(
+        bounce_address=bounce,
+        verp=verp,
+        secret=secret,
+        ca_file=ca_file,
+        helo_name=helo,
+        signer=signer,
+    )
