@@ -38,7 +38,27 @@ _COMMAND_MODULES = {
 _TYPED = "digest.typed_args"  # ctx.meta key: the arguments as typed after `digest`
 
 
-class _LazyGroup(click.Group):
+class _WholeHelpGroup(click.Group):
+    """Lists each command with the whole first sentence of its help, wrapped: click's default
+    cuts it to the terminal's width mid-sentence ("print every problem as PATH:LINE:COL:...")."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=_NO_LIMIT)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+_NO_LIMIT = 10_000  # click then stops at the end of the first sentence, never inside it
+
+
+class _LazyGroup(_WholeHelpGroup):
+    group_class = _WholeHelpGroup  # `@cli.group()` subcommand groups list their commands whole
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Kept so a hint can show the curator's own command line with one option added.
         ctx.meta[_TYPED] = list(args)

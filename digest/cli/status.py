@@ -47,6 +47,7 @@ def status(edition: str, as_json: bool) -> int:
             summary = ledger.summary(slug)
         with SuppressionStore(settings.state_dir) as store:
             unsubscribed = store.count_for_edition(slug)
+    missed = _missed(edition, settings.state_dir)
     # The list's suppressed addresses, as the latest run left them out.
     suppressed = summary.runs[-1].counts.get(_SUPPRESSED_KEY, 0) if summary and summary.runs else 0
     if as_json:
@@ -58,6 +59,7 @@ def status(edition: str, as_json: bool) -> int:
             "pending": 0,
             "suppressed": suppressed,
             "unsubscribed_from_edition": unsubscribed,
+            "missed": missed,
         }
         if summary is not None:
             data = {
@@ -68,6 +70,7 @@ def status(edition: str, as_json: bool) -> int:
                 "pending": summary.pending,
                 "suppressed": suppressed,
                 "unsubscribed_from_edition": unsubscribed,
+                "missed": missed,
                 "first_sent_at": summary.first_sent_at,
                 "last_sent_at": summary.last_sent_at,
                 "failures": [
@@ -87,6 +90,8 @@ def status(edition: str, as_json: bool) -> int:
         return 0
     if summary is None or (summary.total == 0 and not summary.runs):
         out.print(f"{slug}: nothing sent yet.", markup=False)
+        if missed:
+            out.print(f"missed: {missed}", markup=False)
         known = _known_slugs(settings.state_dir) if summary is not None else []
         if known and slug not in known:
             # A slug typed by hand may be a slip: say which editions the ledger knows.
@@ -97,6 +102,8 @@ def status(edition: str, as_json: bool) -> int:
         f"(of {summary.total:,})",
         markup=False,
     )
+    if missed:
+        out.print(f"missed: {missed}", markup=False)
     if suppressed or unsubscribed:
         out.print(
             f"suppressed: {suppressed:,} of the list left out at the last run; "
@@ -133,6 +140,30 @@ def status(edition: str, as_json: bool) -> int:
             markup=False,
         )
     return 0
+
+
+def _missed(edition: str, state_dir: Path) -> str | None:
+    """Why ``digest send --due`` leaves this edition to a human (more than --max-late past its
+    send_at and never finished), or None. Only an edition file tells its send_at."""
+    if not (_is_file_name(edition) and Path(edition).is_file()):
+        return None
+    from digest.cli.send_due import current_time
+    from digest.ledger import DB_NAME, Ledger
+    from digest.schedule import decide
+
+    if (state_dir / DB_NAME).is_file():
+        with Ledger(state_dir) as ledger:
+            decision = decide(Path(edition), now=current_time(), ledger=ledger)
+    else:
+        decision = decide(Path(edition), now=current_time(), ledger=_NothingFinished())
+    return decision.reason if decision.state == "too-late" else None
+
+
+class _NothingFinished:
+    """The ledger's answer before any send: no edition is finished."""
+
+    def is_finished(self, slug: str) -> bool:
+        return False
 
 
 def _slug_of(edition: str) -> str:

@@ -26,7 +26,14 @@ from digest.edition.model import Edition
     callback=backend_option,
     help="The backend whose settings to check with --subscribers (default: DIGEST_BACKEND).",
 )
-def validate(edition_path: str, subscribers_path: str | None, backend: str | None) -> int:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="With --subscribers: a bad row is an error (exit 1), not a warning that send skips.",
+)
+def validate(
+    edition_path: str, subscribers_path: str | None, backend: str | None, strict: bool
+) -> int:
     """Check EDITION (a YAML file) and print every problem as PATH:LINE:COL: field: message.
 
     Exits 1 when there is any problem, 0 when all is well.
@@ -35,18 +42,23 @@ def validate(edition_path: str, subscribers_path: str | None, backend: str | Non
     Examples:
       digest validate content/2026-03.yaml
       digest validate content/2026-03.yaml --subscribers subscribers.csv
+      digest validate content/2026-03.yaml --subscribers subscribers.csv --strict   # CI gate
     """
     if backend is not None and subscribers_path is None:
         raise click.UsageError("--backend is only used together with --subscribers")
+    if strict and subscribers_path is None:
+        raise click.UsageError("--strict is only used together with --subscribers")
     # EditionError carries every problem of the file; run_guarded prints them and exits 1.
     edition = load_edition(edition_path)
     out.print(f"{edition_path}: OK — {_summary(edition)}", markup=False)
     if subscribers_path is None:
         return 0
-    return _check_send_setup(edition, subscribers_path, backend)
+    return _check_send_setup(edition, subscribers_path, backend, strict=strict)
 
 
-def _check_send_setup(edition: Edition, subscribers_path: str, backend: str | None) -> int:
+def _check_send_setup(
+    edition: Edition, subscribers_path: str, backend: str | None, *, strict: bool
+) -> int:
     # Imported here: the send side is heavier and `validate` alone must not need it.
     from pathlib import Path
 
@@ -64,7 +76,13 @@ def _check_send_setup(edition: Edition, subscribers_path: str, backend: str | No
     )
     try:
         problems = check_send_setup(
-            edition, Path(subscribers_path), settings, backend, report=report, suppressions=store
+            edition,
+            Path(subscribers_path),
+            settings,
+            backend,
+            report=report,
+            suppressions=store,
+            strict=strict,
         )
     finally:
         if store is not None:

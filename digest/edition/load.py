@@ -135,14 +135,14 @@ def load_edition_text(
         edition = Edition.model_validate(data)
     except ValidationError as exc:
         for error in _without_consequences(exc.errors()):
-            problem = _problem_for(error, builder, path)
-            if slug_from_name and tuple(error["loc"]) == ("slug",):
-                problem = replace(
-                    problem,
-                    message=problem.message + "; it comes from the file's name: add a "
-                    "`slug:` line or rename the file",
-                )
-            problems = [*problems, problem]
+            for problem in _problems_for(error, builder, path):
+                if slug_from_name and tuple(error["loc"]) == ("slug",):
+                    problem = replace(
+                        problem,
+                        message=problem.message + "; it comes from the file's name: add a "
+                        "`slug:` line or rename the file",
+                    )
+                problems = [*problems, problem]
     else:
         problems = [*problems, *_newsletter_problems(edition, newsletter, builder, path)]
         if not problems:
@@ -506,7 +506,20 @@ def _is_link_shorthand(loc: Loc, value: object) -> bool:
     )
 
 
-def _problem_for(error: ErrorDetails, builder: _Builder, path: str) -> Problem:
+def _problems_for(error: ErrorDetails, builder: _Builder, path: str) -> list[Problem]:
+    """Usually one problem; a Markdown field gives one for each unsafe construct in it."""
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, MarkdownProblem) and ctx_error.others:
+        return [
+            _problem_for(error, builder, path, markdown=each)
+            for each in (ctx_error, *ctx_error.others)
+        ]
+    return [_problem_for(error, builder, path)]
+
+
+def _problem_for(
+    error: ErrorDetails, builder: _Builder, path: str, *, markdown: MarkdownProblem | None = None
+) -> Problem:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -527,12 +540,13 @@ def _problem_for(error: ErrorDetails, builder: _Builder, path: str) -> Problem:
         field_name = _field_name(loc[:-1]) or None  # the mapping that lacks the key
         return Problem(path, line, col, f"missing required key '{loc[-1]}'", field_name)
     line, col = _nearest(builder.values, loc)
-    ctx_error = (error.get("ctx") or {}).get("error")
+    ctx_error = markdown or (error.get("ctx") or {}).get("error")
     if isinstance(ctx_error, MarkdownProblem) and loc in builder.literal_blocks:
         # Point at the offending line inside a `|` block, not at the `|` itself.
         line = builder.literal_blocks[loc] + ctx_error.line
         col = 1 + _indent_of(builder, loc)  # the block's indentation is the same on every line
-    return Problem(path, line, col, _message(error, loc), _field_name(loc))
+    message = _message(error, loc) if markdown is None else _lowered(str(markdown))
+    return Problem(path, line, col, message, _field_name(loc))
 
 
 def _indent_of(builder: _Builder, loc: Loc) -> int:
@@ -599,7 +613,11 @@ def _message(error: ErrorDetails, loc: Loc) -> str:
         # `www.example.org/x`: the scheme was left out.
         message = error["msg"].removeprefix("Value error, ")
         return f"{message}; did you mean 'https://{given.strip()}'?"
-    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return _lowered(error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, "))
+
+
+def _lowered(message: str) -> str:
+    """A message continues ``field:``, so it starts in lower case (but "HTML" stays)."""
     return message[:1].lower() + message[1:] if message[:2].isalpha() else message
 
 

@@ -64,11 +64,14 @@ def link_problem(url: str) -> str | None:
 
 class MarkdownProblem(ValueError):
     """An unsafe construct in a Markdown field; ``line`` counts from 0 within the text, so the
-    loader can point at the very line of a multi-line block."""
+    loader can point at the very line of a multi-line block. The first problem of a field is
+    raised; ``others`` holds the rest, so that every one is reported at once (a fixed link must
+    not reveal an image behind it on the next run)."""
 
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, others: tuple[MarkdownProblem, ...] = ()) -> None:
         super().__init__(message)
         self.line = line
+        self.others = others
 
 
 def _problem_of(token: Token) -> str | None:
@@ -83,23 +86,32 @@ def _problem_of(token: Token) -> str | None:
 
 
 def check_markdown(text: str) -> str:
-    """Return ``text`` unchanged, or raise :class:`MarkdownProblem` naming the first unsafe
-    construct."""
+    """Return ``text`` unchanged, or raise :class:`MarkdownProblem` naming every unsafe
+    construct (the first as the error, the rest in ``others``)."""
+    found = list(_problems_in(text))
+    if found:
+        first, *rest = found
+        raise MarkdownProblem(str(first), first.line, tuple(rest))
+    return text
+
+
+def _problems_in(text: str) -> Iterator[MarkdownProblem]:
     if match := _UNSAFE_CHAR.search(text):
-        raise MarkdownProblem(
+        # Nothing else is trustworthy in such a text: this one problem is enough.
+        yield MarkdownProblem(
             f"holds a control character (U+{ord(match.group()):04X}); delete it",
             text[: match.start()].count("\n"),
         )
+        return
     for block in _checking_parser().parse(text):
         line = block.map[0] if block.map else 0
         problem = _problem_of(block)
         if problem:
-            raise MarkdownProblem(problem, line)
+            yield MarkdownProblem(problem, line)
         # Inline children carry no line numbers; count the line breaks before the culprit.
         for child in iter_tokens(block.children or []):
             if child.type in ("softbreak", "hardbreak"):
                 line += 1
             problem = _problem_of(child)
             if problem:
-                raise MarkdownProblem(problem, line)
-    return text
+                yield MarkdownProblem(problem, line)

@@ -42,6 +42,7 @@ from digest.settings import Settings
 from digest.tokens import fill_url, make_token
 
 CRLF = b"\r\n"
+TEST_SUBJECT_PREFIX = "[TEST] "  # the subject of a --test proof
 _SOFT_BREAK = b"=\r\n"
 # Everything str.splitlines() splits on: a header value holding any of these could be split.
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00]")
@@ -132,11 +133,13 @@ class MessageFactory:
             if reply_to
             else None
         )
-        for value in (edition.subject, from_display, reply_display or "", list_id):
+        # A proof says so in the inbox, so that it is never taken for the real thing.
+        subject = TEST_SUBJECT_PREFIX + edition.subject if test else edition.subject
+        for value in (subject, from_display, reply_display or "", list_id):
             _guard(value)
         self.campaign = CampaignInfo(
             slug=edition.slug,
-            subject=edition.subject,
+            subject=subject,
             from_address=from_display,
             reply_to=reply_display,
             list_id=list_id,
@@ -149,7 +152,7 @@ class MessageFactory:
         # Constant headers, encoded once, around the per-recipient ones: From, To, Subject,
         # Date, Message-ID, Reply-To, List-Id, List-Unsubscribe(-Post), MIME-Version.
         self._from_header = _address_header("From", sender.name, sender.address)
-        self._subject_header = _unstructured("Subject", edition.subject).encode("ascii")
+        self._subject_header = _unstructured("Subject", subject).encode("ascii")
         middle = b""
         if reply_to is not None:
             middle += _address_header("Reply-To", reply_to.name, reply_to.address)

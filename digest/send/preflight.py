@@ -7,6 +7,7 @@ when the setting is a secret.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.utils import getaddresses
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def check_send_setup(
     test: bool = False,
     report: SubscriberReport | None = None,
     suppressions: SuppressionStore | None = None,
+    strict: bool = False,
 ) -> list[Problem]:
     """Every problem of the subscribers file, the send settings and the backend's settings.
 
@@ -43,7 +45,7 @@ def check_send_setup(
     ``report``, when given, is filled with what the list holds; with ``suppressions`` its
     ``suppressed`` counts the sendable addresses a send would leave out.
     """
-    problems = subscriber_problems(subscribers, report, suppressions)
+    problems = subscriber_problems(subscribers, report, suppressions, strict=strict)
     problems += settings_problems(edition, settings, test=test)
     problems += backend_problems(settings, backend)
     return problems
@@ -53,8 +55,13 @@ def subscriber_problems(
     subscribers: Path,
     report: SubscriberReport | None = None,
     suppressions: SuppressionStore | None = None,
+    *,
+    strict: bool = False,
 ) -> list[Problem]:
-    """Row problems of the CSV (each at its line), or why the file cannot be used at all."""
+    """Row problems of the CSV (each at its line), or why the file cannot be used at all.
+
+    A bad row is a warning, as in ``send``, which skips it (contract §2); with ``strict`` it is
+    an error. A file that cannot be used at all is always an error."""
     report = report if report is not None else SubscriberReport(path=str(subscribers))
     try:
         rows = read_subscribers(subscribers, report)
@@ -62,8 +69,15 @@ def subscriber_problems(
             if suppressions is not None:
                 report.suppressed += len(suppressions.filter(s.email for s in chunk))
     except SubscribersError as exc:
-        return [*report.problems, *exc.problems]
-    return list(report.problems)
+        return [*row_problems(report, strict=strict), *exc.problems]
+    return row_problems(report, strict=strict)
+
+
+def row_problems(report: SubscriberReport, *, strict: bool) -> list[Problem]:
+    """The bad rows ``report`` found: errors with ``strict``, else warnings."""
+    if strict:
+        return list(report.problems)
+    return [replace(problem, severity="warning") for problem in report.problems]
 
 
 def settings_problems(edition: Edition, settings: Settings, *, test: bool = False) -> list[Problem]:
