@@ -3,6 +3,7 @@ real SMTP server (aiosmtpd on 127.0.0.1, with a certificate of a CA made by the 
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import ssl
@@ -242,8 +243,6 @@ def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
         check=True,
         capture_output=True,
     ).stdout
-    import base64
-
     return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
@@ -284,6 +283,11 @@ def test_every_smtp_message_is_dkim_signed_and_verifies(
         assert {"from", "to", "subject", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed)
         # A changed body no longer verifies: the signature covers what was sent.
         assert not verifies(received.data.replace(b"Hello", b"Hullo", 1), dkim_key[1])
+        # What relays do (a header added on top, a header refolded) does not break it.
+        relayed = b"Received: from a by b; Tue, 31 Mar 2026 09:00:00 +0000\r\n" + (
+            received.data.replace(b"Subject: Clippings,", b"Subject:   Clippings,\r\n\t", 1)
+        )
+        assert verifies(relayed, dkim_key[1])
 
 
 def test_outbox_messages_are_dkim_signed_too(
@@ -294,6 +298,29 @@ def test_outbox_messages_are_dkim_signed_too(
     files = sorted((ready / "outbox" / "2026-03").glob("*.eml"))
     assert len(files) == 3
     assert all(verifies(path.read_bytes(), dkim_key[1]) for path in files)
+
+
+def test_an_ed25519_key_signs_ed25519_sha256(
+    ready: Path, send_env: dict[str, str], run_digest: Callable
+) -> None:
+    key = ready / "ed25519.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)], check=True)
+    spki = subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    record = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(spki[-32:])
+    env = {**send_env, "DKIM_DOMAIN": "example.org", "DKIM_SELECTOR": "news2026",
+           "DKIM_PRIVATE_KEY_FILE": str(key)}  # fmt: skip
+    result = run_digest(*SEND, "--dry-run", env=env)
+    assert result.exit_code == 0, result.output
+    files = sorted((ready / "outbox" / "2026-03").glob("*.eml"))
+    assert len(files) == 3
+    for path in files:
+        data = path.read_bytes()
+        assert b"a=ed25519-sha256" in data
+        assert verifies(data, record)
 
 
 def test_a_key_that_is_no_key_is_named(
