@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 
 from digest.edition.model import SLUG_PATTERN, Edition
 from digest.errors import ConfigError, DigestError, LockedError
+from digest.settings import DIGEST_STATE_DIR, every_declared_key
 
 DueState = Literal["not-due", "due", "too-late", "finished", "no-send-at", "invalid"]
 DEFAULT_MAX_LATE = timedelta(days=7)
@@ -465,22 +466,12 @@ def systemd_units(
     return service, timer
 
 
-# Non-secret settings come from repository variables, secrets from repository secrets.
-_WORKFLOW_VARIABLES = (
-    "DIGEST_FROM",
-    "DIGEST_REPLY_TO",
-    "DIGEST_BACKEND",
-    "DIGEST_UNSUBSCRIBE_URL",
-    "DIGEST_UNSUBSCRIBE_MAILTO",
-    "DIGEST_ARCHIVE_URL",
-    "SMTP_HOST",
-    "SMTP_PORT",
-    "SMTP_SECURITY",
-    "SMTP_USERNAME",
-    "MAILGUN_DOMAIN",
-    "MAILGUN_API_URL",
-)
-_WORKFLOW_SECRETS = ("DIGEST_SECRET", "SMTP_PASSWORD", "MAILGUN_API_KEY")
+def _workflow_settings() -> tuple[list[str], list[str]]:
+    """Every declared key (core, then each installed backend's) as the workflow passes it:
+    non-secret ones from repository variables, secrets from repository secrets. The state
+    folder is set by the workflow itself (it caches it)."""
+    keys = [key for key in every_declared_key() if key.env != DIGEST_STATE_DIR.env]
+    return [k.env for k in keys if not k.secret], [k.env for k in keys if k.secret]
 
 
 def github_workflow(
@@ -500,9 +491,10 @@ def github_workflow(
     _refuse_control_characters(subscribers=subscribers, content=content)
     schedule = normalize_cron(cron)
     command = shlex.join(["digest", *send_arguments(content, subscribers)])
+    variables, secrets = _workflow_settings()
     env_lines = "\n".join(
-        [f"      {name}: ${{{{ vars.{name} }}}}" for name in _WORKFLOW_VARIABLES]
-        + [f"      {name}: ${{{{ secrets.{name} }}}}" for name in _WORKFLOW_SECRETS]
+        [f"      {name}: ${{{{ vars.{name} }}}}" for name in variables]
+        + [f"      {name}: ${{{{ secrets.{name} }}}}" for name in secrets]
     )
     csv_target = shlex.quote(subscribers)
     return f"""\

@@ -28,6 +28,7 @@ from digest.edition.load import load_edition
 from digest.errors import SendStopped
 from digest.ledger import Ledger
 from digest.render.email import render_edition
+from digest.retry import RetryPolicy
 from digest.send.campaign import (
     SKIP_ALREADY_SENT,
     SKIP_FAILED_BEFORE,
@@ -38,13 +39,12 @@ from digest.send.campaign import (
     RateLimiter,
     RunResult,
     SendOptions,
-    backoff_delay,
     plan_campaign,
 )
 from digest.send.message import MessageFactory
 from digest.settings import Settings, load_settings
 
-FAST = {"backoff_base": 0.02, "backoff_max": 0.1}
+FAST = RetryPolicy(backoff=0.02, max_backoff=0.1)
 
 
 def people(count: int) -> list[Subscriber]:
@@ -74,6 +74,7 @@ def run(
     recipients: Sequence[Subscriber],
     *,
     record: bool = True,
+    retry: RetryPolicy = FAST,
     **options: object,
 ) -> RunResult:
     settings = settings_for(server, tmp_path)
@@ -87,7 +88,7 @@ def run(
             recipients=recipients,
             ledger=ledger,
             suppressions=store,
-            options=SendOptions(**{**FAST, **options}),  # type: ignore[arg-type]
+            options=SendOptions(retry=retry, **options),  # type: ignore[arg-type]
         )
         return asyncio.run(campaign.run())
     finally:
@@ -145,7 +146,7 @@ def test_attempts_are_bounded_then_failed_with_the_last_reply(
 ) -> None:
     handler = FaultyHandler(defer={"reader0000@example.org": (99, "452 4.2.2 Mailbox full")})
     with SMTPTestServer(handler) as server:
-        result = run(server, tmp_path, edition_file, people(3), max_attempts=3)
+        result = run(server, tmp_path, edition_file, people(3), retry=FAST.refined(attempts=3))
         assert handler.rcpt_attempts["reader0000@example.org"] == 3
     assert result.sent == 2
     assert result.failures == [
@@ -176,7 +177,7 @@ def test_server_down_mid_run_stops_with_resume_hint_and_rerun_completes(
             people(30),
             concurrency=2,
             breaker_failures=3,
-            breaker_seconds=0.3,
+            retry=FAST.refined(outage=0.3),
         )
     assert caught.value.exit_code == 4
     assert "rerun" in (caught.value.hint or "")
@@ -333,12 +334,38 @@ def test_rate_limiter_spaces_slots() -> None:
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
-    options = SendOptions(backoff_base=1.0, backoff_max=8.0)
+    policy = RetryPolicy(backoff=1.0, max_backoff=8.0)
     for attempt, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)):
-        delays = [backoff_delay(attempt, options) for _ in range(50)]
+        delays = [policy.delay(attempt) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
-    assert backoff_delay(1, options, retry_after=30.0) == 30.0
+    assert policy.delay(1, retry_after=30.0) == 30.0
+    assert policy.delay(1, retry_after=300.0) == 40.0  # a server's wait, capped at 5 x 8 s
+    steady = policy.refined(jitter=0.0)
+    assert [steady.delay(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+
+
+def test_retry_policy_from_the_command_line_spec() -> None:
+    policy = RetryPolicy.from_spec("attempts=3, backoff=0.5s")
+    assert (policy.attempts, policy.backoff, policy.max_backoff) == (3, 0.5, 60.0)
+    assert RetryPolicy.from_spec("max-retry-time=1h,outage=2m").max_retry_time == 3600.0
+    assert RetryPolicy.from_spec("outage=2m").outage == 120.0
+    for wrong, message in (
+        ("attempts=0", "attempts must be at least 1"),
+        ("tries=3", "expected KEY=VALUE with KEY one of attempts, backoff"),
+        ("backoff=soon", "'soon' is not a number"),
+        ("jitter=2", "jitter must be between 0 and 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            RetryPolicy.from_spec(wrong)
+
+
+def test_a_recipient_deferred_longer_than_max_retry_time_is_given_up() -> None:
+    policy = RetryPolicy(attempts=10, max_retry_time=60.0)
+    assert not policy.gives_up(attempts=3, deferred_for=59.0)
+    assert policy.gives_up(attempts=3, deferred_for=60.0)
+    assert policy.gives_up(attempts=10, deferred_for=0.0)
+    assert not RetryPolicy(attempts=10).gives_up(attempts=9, deferred_for=1e9)
 
 
 def test_breaker_needs_failures_and_time_without_success() -> None:

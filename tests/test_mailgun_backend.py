@@ -29,6 +29,7 @@ from digest.backends.mailgun import MailgunBackend, check_batch_is_private
 from digest.errors import BackendError, ConfigError
 from digest.ledger import Ledger
 from digest.render.merge import MergeTemplate, SlotMarkers, escape_html, escape_text
+from digest.retry import RetryPolicy
 from digest.send.campaign import Campaign, RunResult, SendOptions
 from digest.send.message import MessageFactory
 from digest.settings import Settings
@@ -57,9 +58,11 @@ def make_settings(server: MailgunServer, *, api_key: str = API_KEY) -> Settings:
         secret=SecretStr(SIGNING_SECRET),
         unsubscribe_url=UNSUBSCRIBE_URL,
         unsubscribe_mailto=MAILTO,
-        mailgun_api_key=SecretStr(api_key),
-        mailgun_domain=DOMAIN,
-        mailgun_api_url=server.api_url,
+        raw={
+            "MAILGUN_API_KEY": api_key,
+            "MAILGUN_DOMAIN": DOMAIN,
+            "MAILGUN_API_URL": server.api_url,
+        },
     )
 
 
@@ -404,8 +407,7 @@ def test_missing_settings_are_named() -> None:
         MailgunBackend.check_settings(
             Settings(
                 from_address="a@example.org",
-                mailgun_api_key=SecretStr(API_KEY),
-                mailgun_domain="https://mg.example.org/",
+                raw={"MAILGUN_API_KEY": API_KEY, "MAILGUN_DOMAIN": "https://mg.example.org/"},
             )
         )
 
@@ -446,7 +448,7 @@ def test_a_campaign_through_mailgun_reaches_everyone_once(
     ]
     # The server fails twice on the way: both are retried by the engine.
     server.fail_next(Fault.server_error(503), Fault.rate_limited(retry_after=0))
-    options = SendOptions(concurrency=2, backoff_base=0.01, backoff_max=0.05)
+    options = SendOptions(concurrency=2, retry=RetryPolicy(backoff=0.01, max_backoff=0.05))
 
     def run() -> RunResult:
         with Ledger(tmp_path) as ledger:

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 from mailgun_server import Fault, MailgunServer, sample_suppressions
-from pydantic import SecretStr
 
 from digest.audience.suppressions import SuppressionStore
 from digest.backends.mailgun import fetch_suppressions
@@ -28,14 +27,10 @@ def server() -> Iterator[MailgunServer]:
         yield running
 
 
-def make_settings(server: MailgunServer, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "mailgun_api_key": SecretStr(API_KEY),
-        "mailgun_domain": DOMAIN,
-        "mailgun_api_url": server.api_url,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+def make_settings(server: MailgunServer, **overrides: str) -> Settings:
+    """Settings as the environment would give them; ``overrides`` by environment name."""
+    raw = {"MAILGUN_API_KEY": API_KEY, "MAILGUN_DOMAIN": DOMAIN, "MAILGUN_API_URL": server.api_url}
+    return Settings(raw={**raw, **overrides})
 
 
 def get_requests(server: MailgunServer, endpoint: str) -> list[dict[str, list[str]]]:
@@ -96,7 +91,7 @@ def test_paging_links_never_take_the_key_to_another_host(server: MailgunServer) 
 
 
 def test_wrong_key_is_a_config_error(server: MailgunServer) -> None:
-    settings = make_settings(server, mailgun_api_key=SecretStr("key-wrong"))
+    settings = make_settings(server, MAILGUN_API_KEY="key-wrong")
     with pytest.raises(ConfigError, match=r"rejected the API key \(401\)") as caught:
         list(fetch_suppressions(settings))
     assert "key-wrong" not in str(caught.value) + str(caught.value.hint)
@@ -104,7 +99,7 @@ def test_wrong_key_is_a_config_error(server: MailgunServer) -> None:
 
 def test_unknown_domain_is_a_config_error(server: MailgunServer) -> None:
     with pytest.raises(ConfigError, match=r"does not know the domain 'other\.example\.org'"):
-        list(fetch_suppressions(make_settings(server, mailgun_domain="other.example.org")))
+        list(fetch_suppressions(make_settings(server, MAILGUN_DOMAIN="other.example.org")))
 
 
 def test_other_refusals_carry_mailguns_message(server: MailgunServer) -> None:

@@ -325,7 +325,7 @@ def test_hostile_content_stays_text_and_secrets_stay_out(
     settings = Settings(
         secret=SecretStr(secret),
         unsubscribe_url="https://example.org/u?t={token}",
-        smtp_password=SecretStr("smtp-pass-also-secret"),
+        raw={"SMTP_PASSWORD": "smtp-pass-also-secret"},
     )
     with serve_in_thread(PreviewOptions(edition_path=path, settings=settings)) as url:
         state = client.get(url + "/api/state")

@@ -2,9 +2,9 @@
 
 The sending engine (``digest.send.campaign``) knows only this module. A backend:
 
-* is constructed with the :class:`~digest.settings.Settings` and checks the ones it needs in
-  :meth:`Backend.check_settings` (``digest validate --subscribers`` calls it, so a bad setting is
-  found before a send);
+* declares its settings in :attr:`Backend.declared_settings` (see below) and reads them with
+  ``self.settings[KEY]``; :meth:`Backend.check_settings` checks them (``digest validate
+  --subscribers`` calls it, so a bad setting is found before a send);
 * is opened once per run with the edition-wide :class:`CampaignInfo`;
 * is handed lists of at most ``batch_size`` :class:`OutgoingMessage` by up to ``--concurrency``
   callers at once, and answers one :class:`DeliveryResult` per message, using the fixed
@@ -13,6 +13,31 @@ The sending engine (``digest.send.campaign``) knows only this module. A backend:
   be tried (server down, connection refused, HTTP 5xx), so the engine retries or stops with exit 4.
 
 Third-party backends register a class in the ``digest.backends`` entry-point group.
+
+Declaring settings (adding a key touches only the backend's module)::
+
+    from digest.settings import port_setting, secret_setting, text_setting
+
+    POSTMARK_TOKEN = secret_setting("POSTMARK_TOKEN", "the server API token", required=True)
+    POSTMARK_API_URL = text_setting("POSTMARK_API_URL", "default https://api.postmarkapp.com")
+
+    class PostmarkBackend(Backend):
+        name = "postmark"
+        declared_settings = (POSTMARK_TOKEN, POSTMARK_API_URL)
+        connection_settings = (POSTMARK_API_URL,)
+
+        async def open(self, campaign):
+            token = self.settings[POSTMARK_TOKEN]  # SecretStr; typed by the declaration
+            ...
+
+From that one tuple: ``check_settings`` reports the missing required keys and wrong values (a
+subclass adds cross-key rules after ``super().check_settings(settings)``); the scrubber hides
+every ``secret_setting`` value from output, logs, outbox files and the state database;
+``digest schedule`` lists the keys in the GitHub workflow (secrets as repository secrets); a
+connection failure's hint names ``connection_settings`` with their values; and the test suite
+checks that ``.env.example`` lists every declared key. ``digest.settings`` has one constructor
+per kind of value (text, secret, flag, choice, port, seconds) or build a
+:class:`~digest.settings.Setting` with your own ``parse``.
 """
 
 from __future__ import annotations
@@ -24,10 +49,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from digest.errors import ConfigError
-from digest.settings import Settings
+from digest.retry import RetryPolicy
+from digest.settings import Setting, Settings
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -127,6 +153,10 @@ class Backend(ABC):
 
     name: ClassVar[str]
     batch_size: ClassVar[int] = 1  # most messages one send() call may carry
+    # Every environment key this backend reads (see the module docstring); its only home.
+    declared_settings: ClassVar[tuple[Setting[Any], ...]] = ()
+    # The keys that decide where it connects: named, with their values, when it cannot connect.
+    connection_settings: ClassVar[tuple[Setting[Any], ...]] = ()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -135,9 +165,22 @@ class Backend(ABC):
     def check_settings(cls, settings: Settings) -> None:
         """Raise ConfigError for a missing or wrong setting. Contacts nothing.
 
-        Optional: a backend that needs no settings (the outbox) keeps this default.
+        This default checks the declared keys (required ones set, every value readable); a
+        backend with rules across keys extends it.
         """
-        return None
+        settings.check(cls.declared_settings)
+
+    @classmethod
+    def describe_connection(cls, settings: Settings) -> str | None:
+        """The connection settings' values as a hint shows them ("now ..."), or None."""
+        if not cls.connection_settings:
+            return None
+        return ", ".join(str(settings[key]) for key in cls.connection_settings if not key.secret)
+
+    def retry_policy(self, policy: RetryPolicy) -> RetryPolicy:
+        """The run's retry policy as this backend wants it; ``policy`` is what the command line
+        set. Override to refine it for the provider (``policy.refined(backoff=10.0)``)."""
+        return policy
 
     @abstractmethod
     async def open(self, campaign: CampaignInfo) -> None:

@@ -15,6 +15,7 @@ per-recipient variable for subject and headers) whatever the renderer already di
 
 from __future__ import annotations
 
+import base64
 import html as html_module
 import json
 import re
@@ -37,7 +38,7 @@ from digest.backends.base import (
     OutgoingMessage,
 )
 from digest.errors import BackendError, ConfigError
-from digest.settings import Settings
+from digest.settings import DIGEST_FROM, Setting, Settings, secret_setting
 
 MAX_RECIPIENTS_PER_REQUEST = 1000  # Mailgun's hard limit for batch sending
 SUPPRESSION_KINDS = (
@@ -77,6 +78,44 @@ _BUILTIN_SLOTS = ("email", "name", "unsubscribe_url")
 # one search each instead of a Python test per character (a request carries 1,000 recipients).
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 _BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
+DEFAULT_API_URL = "https://api.mailgun.net/v3"
+
+
+def _api_url(text: str) -> str:
+    url = urlsplit(text)
+    if url.scheme not in ("https", "http") or not url.hostname:
+        raise ValueError(f"must be an http(s) URL, not {text!r}")
+    return text.rstrip("/")
+
+
+def _domain_name(text: str) -> str:
+    if any(c in text for c in "/?#@ \t") or text.startswith("."):
+        raise ValueError(f"must be a domain name such as mg.example.org, not {text!r}")
+    return text
+
+
+MAILGUN_API_KEY = secret_setting(
+    "MAILGUN_API_KEY",
+    "the private API key (sending; read access for `suppressions sync`)",
+    required=True,
+    # HTTP Basic auth sends it as base64("api:KEY"): hidden in that form too.
+    hidden_forms=lambda key, _raw: [base64.b64encode(f"api:{key}".encode()).decode("ascii")],
+)
+MAILGUN_DOMAIN = Setting(
+    "MAILGUN_DOMAIN",
+    "the sending domain, e.g. mg.example.org",
+    _domain_name,
+    None,
+    required=True,
+    example="mg.example.org",
+)
+MAILGUN_API_URL = Setting(
+    "MAILGUN_API_URL",
+    "default https://api.mailgun.net/v3; the EU region uses https://api.eu.mailgun.net/v3",
+    _api_url,
+    DEFAULT_API_URL,
+    example=DEFAULT_API_URL,
+)
 
 
 # -- helpers shared by sending and fetching ----------------------------------------------------
@@ -128,29 +167,22 @@ def _seconds_until(date_text: str) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _check_mailgun_settings(settings: Settings, *names: str) -> None:
-    settings.require(*names)
-    url = urlsplit(settings.mailgun_api_url)
-    if url.scheme not in ("https", "http") or not url.hostname:
-        raise ConfigError(
-            f"MAILGUN_API_URL must be an http(s) URL, not {settings.mailgun_api_url!r}",
-            hint="leave it unset for https://api.mailgun.net/v3, or use the EU region's URL",
-        )
-    domain = settings.mailgun_domain or ""
-    if any(c in domain for c in "/?#@ \t") or domain.startswith("."):
-        raise ConfigError(
-            f"MAILGUN_DOMAIN must be a domain name such as mg.example.org, not {domain!r}"
-        )
+def _check_mailgun_settings(settings: Settings, *, sending: bool) -> None:
+    """The declared keys; a send needs DIGEST_FROM too, a suppressions fetch does not."""
+    settings.check(
+        MailgunBackend.declared_settings, also_required=[DIGEST_FROM.env] if sending else []
+    )
 
 
 def _api_key(settings: Settings) -> str:
-    assert settings.mailgun_api_key is not None  # checked by _check_mailgun_settings
-    return settings.mailgun_api_key.get_secret_value()
+    key = settings[MAILGUN_API_KEY]
+    assert key is not None  # checked by _check_mailgun_settings
+    return key.get_secret_value()
 
 
 def _domain_url(settings: Settings, endpoint: str) -> str:
-    domain = quote(settings.mailgun_domain or "", safe="")
-    return f"{settings.mailgun_api_url.rstrip('/')}/{domain}/{endpoint}"
+    domain = quote(settings[MAILGUN_DOMAIN] or "", safe="")
+    return f"{settings[MAILGUN_API_URL]}/{domain}/{endpoint}"
 
 
 # -- building one request ----------------------------------------------------------------------
@@ -317,6 +349,8 @@ class MailgunBackend(Backend):
 
     name = "mailgun"
     batch_size = MAX_RECIPIENTS_PER_REQUEST
+    declared_settings = (MAILGUN_API_KEY, MAILGUN_DOMAIN, MAILGUN_API_URL)
+    connection_settings = (MAILGUN_API_URL, MAILGUN_DOMAIN)
 
     def __init__(self, settings: Settings, *, timeout: httpx.Timeout | float | None = None) -> None:
         super().__init__(settings)
@@ -333,7 +367,7 @@ class MailgunBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
-        _check_mailgun_settings(settings, "MAILGUN_API_KEY", "MAILGUN_DOMAIN", "DIGEST_FROM")
+        _check_mailgun_settings(settings, sending=True)
 
     @property
     def messages_url(self) -> str:
@@ -577,7 +611,7 @@ def fetch_suppressions(
     timeout is retried ``retries`` times with exponential backoff (or the time Mailgun names);
     a rejected key or unknown domain raises ConfigError, any other refusal BackendError.
     """
-    _check_mailgun_settings(settings, "MAILGUN_API_KEY", "MAILGUN_DOMAIN")
+    _check_mailgun_settings(settings, sending=False)
     own_client = client is None
     http = client or httpx.Client(timeout=_DEFAULT_TIMEOUT, headers={"User-Agent": _USER_AGENT})
     auth = ("api", _api_key(settings))
@@ -616,7 +650,7 @@ def _next_page(page: Mapping[str, Any], settings: Settings) -> str | None:
     next_url = paging.get("next") if isinstance(paging, dict) else None
     if not isinstance(next_url, str) or not next_url:
         return None
-    base = urlsplit(settings.mailgun_api_url)
+    base = urlsplit(settings[MAILGUN_API_URL])
     target = urlsplit(next_url)
     return urlunsplit((base.scheme, base.netloc, target.path, target.query, ""))
 
@@ -666,7 +700,7 @@ def _get_page(
                     )
                 if status == 404:
                     raise ConfigError(
-                        f"Mailgun does not know the domain {settings.mailgun_domain!r} (404):"
+                        f"Mailgun does not know the domain {settings[MAILGUN_DOMAIN]!r} (404):"
                         f" {message}",
                         hint="check MAILGUN_DOMAIN, and MAILGUN_API_URL for the EU region",
                     )

@@ -1,9 +1,16 @@
 """The SMTP backend: a pool of persistent aiosmtplib connections, one message per call.
 
-Settings: ``SMTP_HOST``, ``SMTP_PORT`` (default 465 for ``tls``, 587 for ``starttls``, 25 for
-``none``), ``SMTP_SECURITY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``SMTP_TIMEOUT``, and the
-deliverability ones of :mod:`digest.backends.smtp_options` (bounce address, VERP, CA file,
-HELO name, DKIM).
+Settings: declared below: ``SMTP_HOST``, ``SMTP_PORT`` (default 465 for ``tls``, 587 for
+``starttls``, 25 for ``none``), ``SMTP_SECURITY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``,
+``SMTP_TIMEOUT``, ``SMTP_ALLOW_INSECURE_LOGIN``, and the deliverability ones read and checked
+by :mod:`digest.backends.smtp_options` (bounce address, VERP, CA file, HELO name, DKIM). A new
+key is one more declaration, e.g.::
+
+    SMTP_HELO_NAME = text_setting("SMTP_HELO_NAME", "the name in EHLO (default: this host)")
+
+added to ``SMTPBackend.declared_settings`` and read as ``settings[SMTP_HELO_NAME]``; a rule
+across keys goes into ``check_settings``. ``.env.example`` must list it (a test checks), and
+the scrubber, ``digest schedule`` and ``validate --subscribers`` pick it up.
 
 Connections are opened on demand and kept: the engine calls :meth:`SMTPBackend.send` from at
 most ``--concurrency`` workers at once, so the pool never grows past that. A connection the server
@@ -14,9 +21,10 @@ an unreachable or silent server -> ``BackendError(transient=True)`` for the engi
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.utils import parseaddr
 
 import aiosmtplib
@@ -30,12 +38,53 @@ from digest.backends.base import (
     smtp_data,
 )
 from digest.backends.dkim import DkimSigner
-from digest.backends.smtp_options import SMTPOptions, smtp_options
+from digest.backends.smtp_options import DELIVERABILITY_SETTINGS, SMTPOptions, smtp_options
 from digest.errors import BackendError, ConfigError
-from digest.settings import Settings
+from digest.settings import (
+    Settings,
+    choice_setting,
+    flag_setting,
+    port_setting,
+    seconds_setting,
+    secret_setting,
+    text_setting,
+)
 from digest.verp import verp_address
 
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+
+
+def _auth_forms(password: str, raw: Mapping[str, str]) -> list[str]:
+    """The password as AUTH LOGIN and AUTH PLAIN send it (base64), for the scrubber."""
+    user = (raw.get("SMTP_USERNAME") or "").strip()
+    return [_base64(password), _base64(f"\0{user}\0{password}")]
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+SMTP_HOST = text_setting("SMTP_HOST", "the SMTP server", required=True, example="smtp.example.org")
+SMTP_PORT = port_setting(
+    "SMTP_PORT", "587 for starttls, 465 for tls, 25 (or a local test port) for none", example="587"
+)
+SMTP_SECURITY = choice_setting(
+    "SMTP_SECURITY",
+    "tls, starttls or none (none: local servers only, nothing is encrypted)",
+    tuple(DEFAULT_PORTS),
+    "starttls",
+)
+SMTP_USERNAME = text_setting(
+    "SMTP_USERNAME", "the login name (none: no login)", example="clippings@example.org"
+)
+SMTP_PASSWORD = secret_setting("SMTP_PASSWORD", "the login password", hidden_forms=_auth_forms)
+SMTP_TIMEOUT = seconds_setting(
+    "SMTP_TIMEOUT", "seconds to wait for the server at each step", default=30.0
+)
+SMTP_ALLOW_INSECURE_LOGIN = flag_setting(
+    "SMTP_ALLOW_INSECURE_LOGIN",
+    "allow logging in with SMTP_SECURITY=none to a host that is not localhost (trusted LAN)",
+)
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # "250 2.0.0 Ok: queued as 4Fq1x2" (Postfix), "250 OK id=1abc-0002" (Exim), "250 Ok <id>".
 _QUEUE_ID = re.compile(r"(?:queued as|id=)\s*<?([^\s>]+)>?", re.IGNORECASE)
@@ -81,6 +130,17 @@ def _provider_id(reply: str) -> str:
 class SMTPBackend(Backend):
     name = "smtp"
     batch_size = 1
+    declared_settings = (
+        SMTP_HOST,
+        SMTP_PORT,
+        SMTP_SECURITY,
+        SMTP_USERNAME,
+        SMTP_PASSWORD,
+        SMTP_TIMEOUT,
+        SMTP_ALLOW_INSECURE_LOGIN,
+        *DELIVERABILITY_SETTINGS,
+    )
+    connection_settings = (SMTP_HOST, SMTP_PORT, SMTP_SECURITY)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -96,30 +156,39 @@ class SMTPBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
-        settings.require("SMTP_HOST")
-        host = (settings.smtp_host or "").strip("[]").lower()
-        if settings.smtp_password is not None and not settings.smtp_username:
+        super().check_settings(settings)
+        host = (settings[SMTP_HOST] or "").strip("[]").lower()
+        if settings[SMTP_PASSWORD] is not None and not settings[SMTP_USERNAME]:
             raise ConfigError(
                 "SMTP_PASSWORD is set but SMTP_USERNAME is not",
                 hint="set SMTP_USERNAME too, or remove SMTP_PASSWORD",
             )
         if (
-            settings.smtp_username
-            and settings.smtp_security == "none"
+            settings[SMTP_USERNAME]
+            and settings[SMTP_SECURITY] == "none"
             and host not in LOCAL_HOSTS
-            and not settings.smtp_allow_insecure_login
+            and not settings[SMTP_ALLOW_INSECURE_LOGIN]
         ):
             raise ConfigError(
-                f"refusing to send the SMTP password unencrypted to {settings.smtp_host} "
+                f"refusing to send the SMTP password unencrypted to {settings[SMTP_HOST]} "
                 "(SMTP_SECURITY=none)",
                 hint="use SMTP_SECURITY=tls or starttls; `none` is for local servers only "
                 "(SMTP_ALLOW_INSECURE_LOGIN=yes overrides this for a trusted network)",
             )
         smtp_options(settings)
 
+    @classmethod
+    def describe_connection(cls, settings: Settings) -> str:
+        port = settings[SMTP_PORT]
+        return (
+            f"{settings[SMTP_HOST]}:{port if port is not None else 'the default port'}, "
+            f"SMTP_SECURITY={settings[SMTP_SECURITY]}; tls is usually port 465, starttls 587, "
+            "none a local server"
+        )
+
     @property
     def port(self) -> int:
-        return self.settings.smtp_port or DEFAULT_PORTS[self.settings.smtp_security]
+        return self.settings[SMTP_PORT] or DEFAULT_PORTS[self.settings[SMTP_SECURITY]]
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -142,7 +211,7 @@ class SMTPBackend(Backend):
         idle, self._idle = self._idle, []
         for connection in idle:
             try:
-                await connection.quit(timeout=min(self.settings.smtp_timeout, 5.0))
+                await connection.quit(timeout=min(self.settings[SMTP_TIMEOUT], 5.0))
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 connection.close()
 
@@ -154,18 +223,18 @@ class SMTPBackend(Backend):
 
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self.settings
-        security = settings.smtp_security
+        security = settings[SMTP_SECURITY]
         helo_name = self._options.helo_name if self._options else None
         client = aiosmtplib.SMTP(
-            hostname=settings.smtp_host,
+            hostname=settings[SMTP_HOST],
             port=self.port,
-            timeout=settings.smtp_timeout,
+            timeout=settings[SMTP_TIMEOUT],
             use_tls=security == "tls",
             start_tls=False,  # done below, so a server without STARTTLS is refused, not skipped
             tls_context=self._tls_context if security == "tls" else None,
             local_hostname=helo_name,
         )
-        where = f"{settings.smtp_host}:{self.port}"
+        where = f"{settings[SMTP_HOST]}:{self.port}"
         try:
             await client.connect()
             await client.ehlo()
@@ -179,7 +248,7 @@ class SMTPBackend(Backend):
                 await client.starttls(tls_context=self._tls_context)
                 # RFC 3207: the session starts again after STARTTLS, EHLO included.
                 await client.ehlo()
-            if settings.smtp_username:
+            if username := settings[SMTP_USERNAME]:
                 if not client.supports_extension("auth"):
                     client.close()
                     raise ConfigError(
@@ -188,10 +257,8 @@ class SMTPBackend(Backend):
                         "login; many servers offer AUTH only after STARTTLS "
                         "(SMTP_SECURITY=starttls)",
                     )
-                password = settings.smtp_password
-                await client.login(
-                    settings.smtp_username, password.get_secret_value() if password else ""
-                )
+                password = settings[SMTP_PASSWORD]
+                await client.login(username, password.get_secret_value() if password else "")
         except aiosmtplib.SMTPAuthenticationError as exc:
             client.close()
             raise ConfigError(
@@ -313,7 +380,7 @@ class SMTPBackend(Backend):
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("connection lost")
         protocol.write(payload)
-        reply = await protocol.read_response(timeout=self.settings.smtp_timeout)
+        reply = await protocol.read_response(timeout=self.settings[SMTP_TIMEOUT])
         if reply.code != 250:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
         return reply.message

@@ -26,8 +26,46 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.backends.dkim import DkimSigner, dkim_signer
 from digest.errors import ConfigError
-from digest.settings import Settings
+from digest.settings import Settings, text_setting
 from digest.verp import MAX_BOUNCE_LOCAL_PART
+
+# The declarations (SMTPBackend.declared_settings lists them); smtp_options() checks the values.
+DIGEST_BOUNCE_ADDRESS = text_setting(
+    "DIGEST_BOUNCE_ADDRESS",
+    "the envelope sender (MAIL FROM / Return-Path) of SMTP sends; default: DIGEST_FROM's address",
+    example="bounces@example.org",
+)
+DIGEST_VERP = text_setting(  # yes/no, checked by smtp_options() with the others
+    "DIGEST_VERP",
+    "yes: one signed envelope sender per recipient; needs DIGEST_SECRET",
+    example="no",
+)
+SMTP_CA_FILE = text_setting(
+    "SMTP_CA_FILE",
+    "a PEM file of CAs to verify the server (tls, starttls); default SSL_CERT_FILE",
+    example="/etc/ssl/private-ca.pem",
+)
+SMTP_HELO_NAME = text_setting(
+    "SMTP_HELO_NAME",
+    "the name given in EHLO; default: this machine's name",
+    example="mail.example.org",
+)
+DKIM_DOMAIN = text_setting("DKIM_DOMAIN", "the d= of DKIM signatures", example="example.org")
+DKIM_SELECTOR = text_setting("DKIM_SELECTOR", "the s= of DKIM signatures", example="news2026")
+DKIM_PRIVATE_KEY_FILE = text_setting(
+    "DKIM_PRIVATE_KEY_FILE",
+    "the PEM private key (RSA or Ed25519) that signs",
+    example="/etc/digest/dkim-news2026.pem",
+)
+DELIVERABILITY_SETTINGS = (
+    DIGEST_BOUNCE_ADDRESS,
+    DIGEST_VERP,
+    SMTP_CA_FILE,
+    SMTP_HELO_NAME,
+    DKIM_DOMAIN,
+    DKIM_SELECTOR,
+    DKIM_PRIVATE_KEY_FILE,
+)
 
 _YES = frozenset({"1", "true", "yes", "on"})
 _NO = frozenset({"", "0", "false", "no", "off"})

@@ -1,10 +1,11 @@
-"""The unattended side of `digest send`: ``--due``, ``--max-late`` and ``--log-format json``.
+"""The command line's side of sending: what `digest send` prints and asks, ``--due`` and
+``--log-format json``. The send itself is :func:`digest.send.run.run_edition`.
 
-:func:`run_send` wraps the single-edition function of ``digest.cli.send`` (passed in, so this
-module does not import it back): with ``--due`` it asks :mod:`digest.schedule` which editions
-are due and sends each, oldest first; with ``--log-format json`` every line the send prints
-becomes one JSON object on stderr (``ts``, ``level``, ``event``, ``slug``, ``message``...), which
-a log collector reads as is.
+:func:`run_send` sends one edition, or with ``--due`` asks :mod:`digest.schedule` which editions
+are due and sends each, oldest first. :class:`CliEvents` is how a run talks to the person (or the
+log collector): it prints problems, warnings and the list's counts, asks for confirmation, draws
+the progress bar on a terminal; with ``--log-format json`` every line becomes one JSON object on
+stderr (``ts``, ``level``, ``event``, ``slug``, ``message``...), which a log collector reads as is.
 
 ``DIGEST_NOW`` (an ISO 8601 time with its offset, e.g. ``2026-03-31T10:00:00Z``) replaces the
 clock for ``--due``. It is a testing aid, read only here, never by the core.
@@ -12,26 +13,27 @@ clock for ``--due``. It is a testing aid, read only here, never by the core.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
-from digest.cli.output import err, out, print_error
-from digest.errors import ConfigError, DigestError, LockedError, ProblemsError
+from digest.cli import typed_command
+from digest.cli.output import err, out, print_error, print_problems
+from digest.errors import ConfigError, DigestError, LockedError, Problem, ProblemsError
 from digest.schedule import DEFAULT_MAX_LATE, DueDecision, due_editions, parse_duration
+from digest.send.run import Confirmation, EditionRun, SendRequest, run_edition
 from digest.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from digest.cli.send import SendRequest
+    from digest.audience.subscribers import SubscriberReport
+    from digest.send.campaign import Progress as SendProgress
 
 LOG_FORMATS = ("text", "json")
 NOW_VARIABLE = "DIGEST_NOW"
@@ -97,51 +99,143 @@ class EventLog:
         )
         return exc.exit_code
 
-    @contextmanager
-    def captured_output(self, slug: str | None) -> Iterator[None]:
-        """In json mode, turn what the send prints (on both consoles) into ``output`` events."""
-        if not self.json:
-            yield
+    def say(self, text: str, *, level: str = "info", slug: str | None = None) -> None:
+        """A line for the person: stdout for results, stderr for the rest; in json mode an
+        ``output`` event."""
+        if self.json:
+            if text.strip():
+                self.event("output", text.rstrip(), level=level, slug=slug)
             return
-        consoles: list[tuple[Console, str]] = [(out, "info"), (err, "warning")]
-        saved = [vars(console).get("_file") for console, _ in consoles]
-        writers = [_EventWriter(self, level, slug) for _, level in consoles]
-        for (console, _), writer in zip(consoles, writers, strict=True):
-            console.file = cast(IO[str], writer)
-        try:
-            yield
-        finally:
-            for (console, _), previous, writer in zip(consoles, saved, writers, strict=True):
-                writer.flush_rest()
-                console.file = previous  # type: ignore[assignment]  # None: back to sys.std*
+        # As is: what a run reports is scrubbed where it comes from (the engine scrubs every
+        # server reply); scrubbing again here would load every backend's declarations.
+        (out if level == "info" else err).print(text, markup=False)
 
     def _scrub(self, text: str) -> str:
         return self.settings.scrub(text) if self.settings is not None else text
 
 
-class _EventWriter(io.TextIOBase):
-    """A file for a rich Console: each complete line becomes one ``output`` event."""
+class CliEvents:
+    """How a run (:func:`digest.send.run.run_edition`) talks to the person who started it."""
 
-    def __init__(self, log: EventLog, level: str, slug: str | None) -> None:
-        super().__init__()
-        self._log, self._level, self._slug = log, level, slug
-        self._pending = ""
+    def __init__(self, log: EventLog, slug: str | None) -> None:
+        self.log, self.slug = log, slug
 
-    def write(self, text: str) -> int:
-        self._pending += text
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            if line.strip():
-                self._log.event("output", line.rstrip(), level=self._level, slug=self._slug)
-        return len(text)
+    def problems(self, problems: Sequence[Problem]) -> None:
+        if not self.log.json:
+            print_problems(problems)
+            return
+        for problem in problems:
+            self.log.say(str(problem), level="warning", slug=self.slug)
 
-    def flush_rest(self) -> None:
-        if self._pending.strip():
-            self._log.event("output", self._pending.rstrip(), level=self._level, slug=self._slug)
-        self._pending = ""
+    def warning(self, message: str) -> None:
+        self.log.say(f"warning: {message}", level="warning", slug=self.slug)
 
-    def isatty(self) -> bool:
-        return False
+    def note(self, message: str) -> None:
+        self.log.say(message, level="warning", slug=self.slug)
+
+    def list_read(self, report: SubscriberReport) -> None:
+        for line in report.summary_lines():
+            self.log.say(line, level="warning", slug=self.slug)
+
+    def confirm(self, question: Confirmation) -> bool:
+        if not sys.stdin.isatty():
+            again = typed_command("--yes")
+            raise ConfigError(
+                "refusing to start a real send without confirmation (no terminal)",
+                hint=f"add --yes to send without asking: {again}" if again else "add --yes",
+            )
+        edition = question.edition
+        out.print(f"Edition:    {edition.edition} ({edition.slug})", markup=False)
+        out.print(f"Subject:    {edition.subject}", markup=False)
+        out.print(f"From:       {question.sender}", markup=False)
+        out.print(f"Backend:    {question.backend}", markup=False)
+        out.print(f"Recipients: {question.recipients:,} from {question.subscribers}", markup=False)
+        if not click.confirm("Send now?", default=False):
+            err.print("Nothing was sent.", markup=False)
+            raise click.exceptions.Abort()
+        return True
+
+    @contextmanager
+    def sending(self, total: int | None) -> Iterator[Callable[[SendProgress], None]]:
+        """A progress bar with rate and ETA, on a terminal only (logs and CI stay clean)."""
+        if self.log.json or not out.is_terminal or not total:
+            yield lambda _progress: None
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            TextColumn("[bold]sending[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f}/s"),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=out,
+            transient=True,
+        )
+        task = bar.add_task("send", total=total, rate=0.0, failed=0)
+
+        def update(progress: SendProgress) -> None:
+            done = progress.sent + progress.failed
+            bar.update(task, completed=done, rate=progress.rate, failed=progress.failed)
+
+        with bar:
+            yield update
+
+
+def send_one(
+    path: Path, request: SendRequest, settings: Settings, log: EventLog, slug: str | None
+) -> int:
+    """Send one edition, print how it went; return the exit code (0 or 3). Raises
+    DigestError for 1 and 4."""
+    run = run_edition(path, request, settings, CliEvents(log, slug))
+    print_run(run, log, slug)
+    if run.stopped is not None:
+        raise run.stopped
+    return run.exit_code
+
+
+def print_run(run: EditionRun, log: EventLog, slug: str | None = None) -> None:
+    """The summary of a run: counts, skips, the first failures, where a dry run wrote."""
+    result, request = run.result, run.request
+    stopped = run.stopped is not None
+
+    def say(text: str, level: str = "info") -> None:
+        log.say(text, level=level, slug=slug)
+
+    rate = result.sent / result.elapsed if result.elapsed else 0.0
+    idle = not (result.sent or result.failed or result.left_pending or result.stopped)
+    if idle and not stopped:
+        say("Nothing left to send.")
+    if not (idle and (stopped or result.skipped)):
+        # "Sent 0 messages" says nothing the line before or the error after does not.
+        verb = "Wrote" if request.dry_run else "Sent"
+        say(
+            f"{verb} {result.sent:,} message{'s' if result.sent != 1 else ''} in "
+            f"{result.elapsed:.1f} s ({rate:.1f}/s); failed {result.failed:,}."
+        )
+    if result.skipped:
+        parts = ", ".join(f"{n:,} {reason}" for reason, n in sorted(result.skipped.items()))
+        say(f"Skipped: {parts}.")
+    if result.left_pending:
+        say(f"Not sent yet: {result.left_pending:,} (rerun to resume).")
+    for address, error in result.failures[:20]:
+        say(f"  failed: {address}: {error}", "warning")
+    if result.failed > 20:
+        say(f"  ... and {result.failed - 20} more (see `digest status`)", "warning")
+    if request.dry_run:
+        say(f"Dry run: the messages are in {run.outbox}/ (nothing was sent).")
+    elif request.test_address and result.sent:
+        say(f"Proof sent to {request.test_address} (not recorded).")
 
 
 # --------------------------------------------------------------------------- the clock
@@ -166,14 +260,10 @@ def current_time(environ: Mapping[str, str] | None = None) -> datetime:
 
 # --------------------------------------------------------------------------- the runs
 
-# digest.cli.send.send_edition, passed in (that module imports this one).
-SendOne = Callable[[Path, "SendRequest", Settings], int]
-
 
 def run_send(
     edition_path: Path,
     request: SendRequest,
-    send_one: SendOne,
     *,
     due: bool,
     max_late: timedelta | None,
@@ -188,13 +278,13 @@ def run_send(
     log.settings = settings
     if not due:
         slug = _slug_of(edition_path)
-        return _send_logged(edition_path, slug, request, settings, send_one, log, due=False)
+        return _send_logged(edition_path, slug, request, settings, log, due=False)
     try:
         now = current_time()
         decisions = _decisions(edition_path, request, settings, now, max_late or DEFAULT_MAX_LATE)
     except DigestError as exc:
         return log.failure(exc)
-    return _send_due(edition_path, decisions, request, settings, send_one, log)
+    return _send_due(edition_path, decisions, request, settings, log)
 
 
 def _decisions(
@@ -214,7 +304,6 @@ def _send_due(
     decisions: list[DueDecision],
     request: SendRequest,
     settings: Settings,
-    send_one: SendOne,
     log: EventLog,
 ) -> int:
     single_file = not target.is_dir()
@@ -227,7 +316,7 @@ def _send_due(
         send_at = decision.send_at.isoformat() if decision.send_at else None
         if decision.state == "due":
             log.event("due", f"{where}: {decision.reason}", slug=slug, send_at=send_at)
-            code = _send_logged(where, slug, request, settings, send_one, log, due=True)
+            code = _send_logged(where, slug, request, settings, log, due=True)
             worst = max(worst, code)
             if code == 4:
                 # Stopped (interrupt, server down): the rest waits for the next run.
@@ -261,17 +350,15 @@ def _send_logged(
     slug: str | None,
     request: SendRequest,
     settings: Settings,
-    send_one: SendOne,
     log: EventLog,
     *,
     due: bool,
 ) -> int:
-    """Send one edition through ``send_one``; report errors as events; return the exit code."""
+    """Send one edition (:func:`send_one`); report errors as events; return the exit code."""
     if log.json:
         log.event("send-start", f"{path}: sending", slug=slug)
     try:
-        with log.captured_output(slug):
-            code = send_one(path, request, settings)
+        code = send_one(path, request, settings, log, slug)
     except LockedError as exc:
         if due:
             # The other run is sending it (or resumes it): nothing for this one to do.
@@ -281,7 +368,7 @@ def _send_logged(
     except DigestError as exc:
         return log.failure(exc, slug=slug)
     if log.json:
-        counts = _ledger_counts(settings, slug) if _records(request) and slug else {}
+        counts = _ledger_counts(settings, slug) if request.records and slug else {}
         log.event("send-end", f"{path}: done (exit {code})", slug=slug, exit_code=code, **counts)
     return code
 
@@ -294,10 +381,6 @@ def _slug_of(path: Path) -> str | None:
         return load_edition(path).slug
     except (DigestError, OSError):
         return None
-
-
-def _records(request: SendRequest) -> bool:
-    return not (request.dry_run or request.test_address)
 
 
 def _ledger_counts(settings: Settings, slug: str) -> dict[str, Any]:

@@ -132,6 +132,7 @@ def sync_command() -> int:
     """Pull Mailgun's unsubscribes, bounces and complaints for MAILGUN_DOMAIN into the list."""
     # Imported here: only this command needs the Mailgun backend and httpx.
     from digest.audience.sync import sync_from_mailgun
+    from digest.backends.mailgun import MAILGUN_DOMAIN
 
     settings = load_settings()
     settings.require("MAILGUN_API_KEY", "MAILGUN_DOMAIN")
@@ -140,7 +141,7 @@ def sync_command() -> int:
         total = store.count()
     detail = ", ".join(f"{n} {reason}" for reason, n in report.by_reason.items())
     out.print(
-        f"Mailgun ({settings.mailgun_domain}): {report.seen} listed ({detail}); "
+        f"Mailgun ({settings[MAILGUN_DOMAIN]}): {report.seen} listed ({detail}); "
         f"{report.added} new to the suppressions, {total} suppressed in all.",
         markup=False,
     )

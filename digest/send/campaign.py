@@ -11,14 +11,16 @@ It knows two interfaces: where recipients come from (any iterable of
   spaces messages 0.4 s apart, it never bursts), hand the batch to the backend and record each
   result at once: ``mark_sent`` right after the server accepted, ``mark_failed`` for a permanent
   refusal;
-* DEFERRED results and transient :class:`BackendError` are retried with exponential backoff and
-  jitter (a server's ``retry_after`` is honoured). A recipient the server keeps deferring gets
-  ``max_attempts`` tries, then is marked failed with the last reply. A batch that cannot be tried
-  at all (server unreachable, connection lost) is never marked failed: after ``max_attempts`` it
-  is left pending and the run ends with exit 4, for a rerun to take it;
+* DEFERRED results and transient :class:`BackendError` are retried as the run's
+  :class:`~digest.retry.RetryPolicy` says (exponential backoff with jitter, a server's
+  ``retry_after`` honoured; the command line sets it, the backend may refine it). A recipient
+  the server keeps deferring gets ``policy.attempts`` tries, then is marked failed with the last
+  reply. A batch that cannot be tried at all (server unreachable, connection lost) is never
+  marked failed: after ``policy.attempts`` it is left pending and the run ends with exit 4, for a
+  rerun to take it;
 * a **circuit breaker** stops the run when the server stays down (``breaker_failures``
-  consecutive failed attempts with no success for ``breaker_seconds``): :class:`SendStopped`,
-  exit 4, rerun to resume;
+  consecutive failed attempts with no success for ``policy.outage`` seconds):
+  :class:`SendStopped`, exit 4, rerun to resume;
 * SIGINT/SIGTERM (when ``handle_signals``): no new batch is started, batches in flight get
   ``grace_seconds`` to finish and be recorded, then :class:`SendStopped`.
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import signal
 import time
 from collections import Counter
@@ -40,9 +41,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from digest.backends.base import Backend, CampaignInfo, DeliveryStatus, OutgoingMessage
+from digest.backends.base import (
+    Backend,
+    CampaignInfo,
+    DeliveryResult,
+    DeliveryStatus,
+    OutgoingMessage,
+)
 from digest.batching import batched
 from digest.errors import BackendError, ConfigError, DigestError, SendStopped
+from digest.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from digest.audience.subscribers import Subscriber
@@ -71,11 +79,9 @@ class SendOptions:
     rate: float | None = None  # messages per second, smooth; None: as fast as the backend goes
     limit: int | None = None  # send to at most this many recipients in this run
     retry_failed: bool = False
-    max_attempts: int = 6  # per recipient, DEFERRED replies and transient errors together
-    backoff_base: float = 2.0  # seconds; attempt n waits up to base * 2**(n-1), capped
-    backoff_max: float = 60.0
-    breaker_failures: int = 5  # consecutive failed attempts, across all workers, ...
-    breaker_seconds: float = 30.0  # ... with no success for this long: the server is down
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # the backend may refine it
+    breaker_failures: int = 5  # consecutive failed attempts, across all workers, with no
+    # success for retry.outage seconds: the server is down
     grace_seconds: float = 10.0  # on interrupt, how long batches in flight may take to finish
     chunk_size: int = 500  # recipients read, filtered and enqueued per ledger transaction
 
@@ -86,8 +92,6 @@ class SendOptions:
             raise ValueError("rate must be a positive number of messages per second")
         if self.limit is not None and self.limit < 0:
             raise ValueError("limit must not be negative")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -162,15 +166,6 @@ class CircuitBreaker:
         return self._consecutive >= self.failures and now - self._since >= self.seconds
 
 
-def backoff_delay(attempt: int, options: SendOptions, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, at least the server's ``retry_after``."""
-    ceiling = min(options.backoff_max, options.backoff_base * 2 ** max(attempt - 1, 0))
-    delay = random.uniform(ceiling / 2, ceiling)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, options.backoff_max * 5))
-    return delay
-
-
 def filter_recipients(
     chunk: Sequence[Subscriber],
     *,
@@ -238,6 +233,27 @@ class _Fatal(Exception):
     """A worker met an error that must stop the whole run."""
 
 
+@dataclass
+class _Tries:
+    """The retry state of one batch while a worker holds it."""
+
+    waiting: list[Subscriber]  # still to be tried
+    attempts: Counter[str] = field(default_factory=Counter)  # per recipient: deferrals
+    first_deferred: dict[str, float] = field(default_factory=dict)  # monotonic time
+    last_error: dict[str, str] = field(default_factory=dict)
+    batch_failures: int = 0  # whole-batch transient errors
+
+
+@dataclass
+class _Sorted:
+    """One answer of the backend, sorted by what happens next to each recipient."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (address, provider id)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (address, error)
+    deferred: list[Subscriber] = field(default_factory=list)
+    retry_after: float | None = None  # the longest wait a server named
+
+
 class Campaign:
     """One run of one edition. ``ledger=None`` records nothing (dry runs, ``--test`` proofs)."""
 
@@ -259,12 +275,13 @@ class Campaign:
         self.ledger = ledger
         self.suppressions = suppressions
         self.options = options or SendOptions()
+        self.retry = backend.retry_policy(self.options.retry)
         self.total = total
         self.on_progress = on_progress
         self.slug = messages.campaign.slug
         self.result = RunResult(slug=self.slug)
         self._limiter = RateLimiter(self.options.rate)
-        self._breaker = CircuitBreaker(self.options.breaker_failures, self.options.breaker_seconds)
+        self._breaker = CircuitBreaker(self.options.breaker_failures, self.retry.outage)
         self._stop = asyncio.Event()
         self._queue: asyncio.Queue[list[Subscriber] | None] = asyncio.Queue(
             maxsize=self.options.concurrency * 2
@@ -388,7 +405,7 @@ class Campaign:
                 for start in range(0, len(keep), batch_size):
                     await self._queue.put(keep[start : start + batch_size])
         except (DigestError, OSError) as exc:
-            self.request_stop(f"{exc}")
+            self.request_stop(self._scrubbed(str(exc)))
             raise _Fatal() from exc
         for _ in range(self.options.concurrency):
             await self._queue.put(None)  # one "no more work" per worker
@@ -404,93 +421,111 @@ class Campaign:
             try:
                 await self._deliver(batch)
             except (DigestError, OSError) as exc:
-                self.request_stop(f"{exc}")
+                self.request_stop(self._scrubbed(str(exc)))
                 raise _Fatal() from exc
             finally:
                 self._busy.discard(task)  # type: ignore[arg-type]
 
     async def _deliver(self, batch: list[Subscriber]) -> None:
-        options = self.options
-        waiting = list(batch)
-        attempts: Counter[str] = Counter()  # per recipient: DEFERRED replies
-        last_error: dict[str, str] = {}
-        batch_failures = 0  # whole-batch transient errors
-        while waiting:
-            if self._stop.is_set():
-                return  # left pending in the ledger; a rerun takes them
-            delay = self._limiter.reserve(len(waiting))
+        """Try ``batch`` until each recipient is sent or failed, or the run stops (whoever is
+        left stays pending in the ledger for a rerun)."""
+        tries = _Tries(waiting=list(batch))
+        while tries.waiting and not self._stop.is_set():
+            delay = self._limiter.reserve(len(tries.waiting))
             if delay and await self._sleep(delay):
                 return
-            messages = [self.messages.message_for(s) for s in waiting]
             try:
-                results = await self.backend.send(messages)
+                results = await self._send_batch(tries.waiting)
             except BackendError as exc:
                 if not exc.transient:
                     raise
-                # The whole batch could not be tried (server unreachable, connection lost):
-                # not the recipients' fault, so they stay pending, never failed, whatever happens.
-                batch_failures += 1
-                self._note_attempts([(s.email, str(exc)) for s in waiting])
-                if self._breaker.failure():
-                    self.request_stop(
-                        f"the server kept failing for {options.breaker_seconds:.0f} s: {exc}"
-                    )
-                    return
-                if batch_failures >= options.max_attempts:
-                    return  # left pending for a rerun; the run ends with exit 4
-                if await self._sleep(backoff_delay(batch_failures, options, exc.retry_after)):
-                    return
-                continue
-            if len(results) != len(messages):
-                raise BackendError(
-                    f"backend {self.backend.name!r} answered {len(results)} results for "
-                    f"{len(messages)} messages",
-                    transient=False,
-                )
-            sent, failed, deferred = [], [], []
-            retry_after: float | None = None
-            for subscriber, outcome in zip(waiting, results, strict=True):
-                if outcome.status is DeliveryStatus.SENT:
-                    sent.append((subscriber.email, outcome.provider_id or ""))
-                elif outcome.status is DeliveryStatus.FAILED:
-                    failed.append((subscriber.email, outcome.error or "refused"))
-                else:
-                    deferred.append(subscriber)
-                    attempts[subscriber.email] += 1
-                    last_error[subscriber.email] = outcome.error or "deferred"
-                    if outcome.retry_after is not None:
-                        retry_after = max(retry_after or 0.0, outcome.retry_after)
-            self._record(sent, failed)
-            if sent or failed:
-                self._breaker.success()
-            elif deferred and self._breaker.failure():
-                self.request_stop(
-                    f"the server deferred every message for {options.breaker_seconds:.0f} s: "
-                    f"{last_error[deferred[0].email]}"
-                )
-                return
-            if deferred:
-                self._note_attempts([(s.email, last_error[s.email]) for s in deferred])
-            waiting = self._give_up_after(deferred, attempts, last_error)
-            if waiting and await self._sleep(
-                backoff_delay(max(attempts[s.email] for s in waiting), options, retry_after)
-            ):
+                go_on = await self._after_batch_error(tries, exc)
+            else:
+                go_on = await self._after_results(tries, self._sort(tries, results))
+            if not go_on:
                 return
 
-    def _give_up_after(
-        self, waiting: list[Subscriber], attempts: Counter[str], last_error: dict[str, str]
-    ) -> list[Subscriber]:
-        """Mark failed whoever has had every attempt; return the others."""
-        spent = [s for s in waiting if attempts[s.email] >= self.options.max_attempts]
+    async def _send_batch(self, waiting: list[Subscriber]) -> list[DeliveryResult]:
+        """One call of the backend: one result per recipient, in order."""
+        messages = [self.messages.message_for(s) for s in waiting]
+        results = await self.backend.send(messages)
+        if len(results) != len(messages):
+            raise BackendError(
+                f"backend {self.backend.name!r} answered {len(results)} results for "
+                f"{len(messages)} messages",
+                transient=False,
+            )
+        return results
+
+    async def _after_batch_error(self, tries: _Tries, exc: BackendError) -> bool:
+        """The whole batch could not be tried (server unreachable, connection lost): not the
+        recipients' fault, so they stay pending, never failed. True: try the batch again."""
+        tries.batch_failures += 1
+        reason = self._scrubbed(str(exc))
+        self._note_attempts([(s.email, reason) for s in tries.waiting])
+        if self._breaker.failure():
+            self.request_stop(f"the server kept failing for {self.retry.outage:.0f} s: {reason}")
+            return False
+        if tries.batch_failures >= self.retry.attempts:
+            return False  # left pending for a rerun; the run ends with exit 4
+        return not await self._sleep(self.retry.delay(tries.batch_failures, exc.retry_after))
+
+    def _sort(self, tries: _Tries, results: list[DeliveryResult]) -> _Sorted:
+        """Sort the backend's answer; count a try for each deferred recipient."""
+        answer = _Sorted()
+        now = time.monotonic()
+        for subscriber, outcome in zip(tries.waiting, results, strict=True):
+            if outcome.status is DeliveryStatus.SENT:
+                answer.sent.append((subscriber.email, outcome.provider_id or ""))
+            elif outcome.status is DeliveryStatus.FAILED:
+                answer.failed.append((subscriber.email, self._scrubbed(outcome.error or "refused")))
+            else:
+                answer.deferred.append(subscriber)
+                tries.attempts[subscriber.email] += 1
+                tries.first_deferred.setdefault(subscriber.email, now)
+                tries.last_error[subscriber.email] = self._scrubbed(outcome.error or "deferred")
+                if outcome.retry_after is not None:
+                    answer.retry_after = max(answer.retry_after or 0.0, outcome.retry_after)
+        return answer
+
+    async def _after_results(self, tries: _Tries, answer: _Sorted) -> bool:
+        """Record the answer; decide who is tried again. True: try the rest again."""
+        self._record(answer.sent, answer.failed)
+        if answer.sent or answer.failed:
+            self._breaker.success()
+        elif answer.deferred and self._breaker.failure():
+            self.request_stop(
+                f"the server deferred every message for {self.retry.outage:.0f} s: "
+                f"{tries.last_error[answer.deferred[0].email]}"
+            )
+            return False
+        if answer.deferred:
+            self._note_attempts([(s.email, tries.last_error[s.email]) for s in answer.deferred])
+        tries.waiting = self._give_up_on_spent(tries, answer.deferred)
+        if not tries.waiting:
+            return True
+        attempt = max(tries.attempts[s.email] for s in tries.waiting)
+        return not await self._sleep(self.retry.delay(attempt, answer.retry_after))
+
+    def _give_up_on_spent(self, tries: _Tries, deferred: list[Subscriber]) -> list[Subscriber]:
+        """Mark failed whoever the policy gives up on; return the others."""
+        now = time.monotonic()
+        spent = {
+            s.email
+            for s in deferred
+            if self.retry.gives_up(
+                tries.attempts[s.email], now - tries.first_deferred.get(s.email, now)
+            )
+        }
         if spent:
             self._record(
                 [],
                 [
-                    (s.email, f"{last_error[s.email]} (after {attempts[s.email]} attempts)")
-                    for s in spent
+                    (email, f"{tries.last_error[email]} (after {tries.attempts[email]} attempts)")
+                    for email in (s.email for s in deferred if s.email in spent)
                 ],
             )
-        return [s for s in waiting if attempts[s.email] < self.options.max_attempts]
+        return [s for s in deferred if s.email not in spent]
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -513,6 +548,11 @@ class Campaign:
                     rate=self.result.sent / elapsed,
                 )
             )
+
+    def _scrubbed(self, error: str) -> str:
+        """A backend's error text without any secret in force: a plug-in may quote a server
+        that echoes its credentials, and the ledger, the summary and the log all show it."""
+        return self.backend.settings.scrub(error)
 
     def _note_attempts(self, errors: list[tuple[str, str]]) -> None:
         if self.ledger is not None and errors:

@@ -21,7 +21,7 @@ from conftest import subscriber_addresses, write_subscribers
 
 import digest.backends.mailgun as mailgun_backend
 from faults.audit import audit_campaign, files_holding, texts_holding
-from faults.conftest import DIGEST_SECRET, MAILGUN_API_KEY, SECRETS
+from faults.conftest import DIGEST_SECRET, FAST_RETRY, MAILGUN_API_KEY, SECRETS
 from faults.figures import publish
 from faults.ledger_view import by_status, ledger_rows
 from faults.mailgun_faults import REFUSAL_400, FaultyMailgun, MailgunFaultRates
@@ -59,7 +59,6 @@ def test_every_recipient_is_delivered_once_or_failed_with_mailguns_reason(
     edition_file: Path,
     send_env: dict[str, str],
     run_digest: Any,
-    fast_retries: None,
     small_batches: None,
     capsys: pytest.CaptureFixture[str],
     tmp_path_factory: pytest.TempPathFactory,
@@ -81,7 +80,7 @@ def test_every_recipient_is_delivered_once_or_failed_with_mailguns_reason(
             "MAILGUN_API_URL": server.api_url,
         }
         args = ("send", "content/2026-03.yaml", "--subscribers", "subscribers.csv", "--yes")
-        args += ("--concurrency", str(CONCURRENCY))
+        args += ("--concurrency", str(CONCURRENCY), *FAST_RETRY)
         runs = [run_digest(*args, env=env)]
         while runs[-1].exit_code == 4 and len(runs) < MAX_RUNS:
             runs.append(run_digest(*args, env=env))

@@ -20,7 +20,7 @@ from conftest import CliResult, subscriber_addresses, write_subscribers
 from smtp_server import FaultyHandler, SMTPTestServer
 
 from faults.audit import audit_campaign, files_holding, texts_holding
-from faults.conftest import DIGEST_SECRET, SECRETS, SMTP_PASSWORD
+from faults.conftest import DIGEST_SECRET, FAST_RETRY, SECRETS, SMTP_PASSWORD
 from faults.figures import publish
 from faults.ledger_view import by_status, ledger_rows
 from faults.smtp_faults import SeededFaultHandler, SMTPFaultRates
@@ -58,6 +58,7 @@ def send_args() -> tuple[str, ...]:
         "--yes",
         "--concurrency",
         str(CONCURRENCY),
+        *FAST_RETRY,
     )
 
 
@@ -88,7 +89,6 @@ def test_every_recipient_is_delivered_once_or_failed_with_the_servers_reason(
     edition_file: Path,
     send_env: dict[str, str],
     run_digest: Any,
-    fast_retries: None,
     capsys: pytest.CaptureFixture[str],
     tmp_path_factory: pytest.TempPathFactory,
     mix: str,
@@ -157,7 +157,6 @@ def test_server_down_mid_send_exits_4_and_a_rerun_completes(
     edition_file: Path,
     send_env: dict[str, str],
     run_digest: Any,
-    fast_retries: None,
     capsys: pytest.CaptureFixture[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
