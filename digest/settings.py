@@ -33,6 +33,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 
 from digest.errors import ConfigError
+from digest.reserved_domains import allow_reserved_domains
 from digest.scrub import scrub
 
 BACKENDS_GROUP = "digest.backends"  # the entry-point group naming every backend class
@@ -248,6 +249,12 @@ DIGEST_STATE_DIR = Setting(
     example=".digest",
 )
 
+DIGEST_ALLOW_RESERVED_DOMAINS = flag_setting(
+    "DIGEST_ALLOW_RESERVED_DOMAINS",
+    "yes lets addresses at .test, .invalid, .localhost and .local pass, DIGEST_FROM included "
+    "(a staging set-up on a private test domain)",
+)
+
 # Core keys and the Settings field each one fills.
 _CORE_FIELDS: dict[str, Setting[Any]] = {
     "from_address": DIGEST_FROM,
@@ -259,7 +266,9 @@ _CORE_FIELDS: dict[str, Setting[Any]] = {
     "archive_url": DIGEST_ARCHIVE_URL,
     "state_dir": DIGEST_STATE_DIR,
 }
-CORE_SETTINGS: tuple[Setting[Any], ...] = tuple(_CORE_FIELDS.values())
+# DIGEST_ALLOW_RESERVED_DOMAINS fills no field: loading the settings applies it to every address
+# check of the command (digest.reserved_domains).
+CORE_SETTINGS: tuple[Setting[Any], ...] = (*_CORE_FIELDS.values(), DIGEST_ALLOW_RESERVED_DOMAINS)
 _CORE_ATTRIBUTE = {key.env: attribute for attribute, key in _CORE_FIELDS.items()}
 
 
@@ -394,6 +403,11 @@ def load_settings(
             fields[attribute] = key.read(values)
         except ConfigError as exc:
             problems.append(str(exc))
+    try:
+        allow_reserved_domains(DIGEST_ALLOW_RESERVED_DOMAINS.read(values))
+    except ConfigError as exc:
+        allow_reserved_domains(False)
+        problems.append(str(exc))
     if problems:
         raise ConfigError("; ".join(problems), hint=_FIX)
     return Settings(**fields, raw=dict(values))

@@ -37,6 +37,16 @@ SMALL_EDITION = """\
 """
 
 
+@pytest.fixture(autouse=True)
+def _reserved_domains_refused_again() -> Iterator[None]:
+    """DIGEST_ALLOW_RESERVED_DOMAINS is process-wide once settings are loaded: never carried
+    from one test to the next."""
+    yield
+    from digest.reserved_domains import allow_reserved_domains
+
+    allow_reserved_domains(False)
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SMTPTestServer]:
     """An aiosmtpd server on 127.0.0.1 (OS-chosen port) that records what it accepts."""

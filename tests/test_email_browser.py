@@ -175,6 +175,7 @@ PALETTE = """() => {
         highlight: style('.highlight').backgroundColor,
         highlight_border: style('.highlight').borderLeftColor,
         highlight_text: style('.highlight p:not([class])').color,
+        section_bar: style('.bar p').borderTopColor,
         small_print: style('.fine-print div').color,
         small_print_link: style('.fine-print a').color,
     };

@@ -336,3 +336,32 @@ def test_a_key_that_is_no_key_is_named(
     result: CliResult = run_digest(*SEND, "--dry-run", env=env)
     assert result.exit_code == 1
     assert "DKIM_PRIVATE_KEY_FILE" in result.output and "not-a-key.pem" in result.output
+
+
+# -- staging on reserved domains ----------------------------------------------------------------
+
+STAGING_READERS = ["ada@example.test", "bob@box.local", "carol@x.invalid", "dave@y.localhost"]
+
+
+def test_reserved_domains_pass_only_with_digest_allow_reserved_domains(
+    tmp_path: Path,
+    edition_file: Path,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    run_digest: Callable,
+) -> None:
+    (tmp_path / "subscribers.csv").write_text("email\n" + "\n".join(STAGING_READERS) + "\n")
+    env = env_for(smtp_server, send_env, DIGEST_FROM="Staging <news@staging.test>")
+    refused = run_digest(*SEND, env=env)
+    assert refused.exit_code == 1
+    assert "DIGEST_FROM" in refused.output and smtp_server.messages == []
+
+    allowed = run_digest(*SEND, env={**env, "DIGEST_ALLOW_RESERVED_DOMAINS": "yes"})
+    assert allowed.exit_code == 0, allowed.output
+    assert sorted(smtp_server.recipients()) == sorted(STAGING_READERS)
+    assert {m.mail_from for m in smtp_server.messages} == {"news@staging.test"}
+
+    # The next command without the setting refuses them again (nothing sticks in the process).
+    again = run_digest("validate", "content/2026-03.yaml", "--subscribers", "subscribers.csv",
+                       "--strict", env=env)  # fmt: skip
+    assert again.exit_code == 1 and "ada@example.test" in again.output

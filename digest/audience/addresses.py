@@ -14,6 +14,8 @@ import re
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
+from digest.reserved_domains import policy
+
 # RFC 5322 dot-atom: the only ASCII local parts email-validator accepts with its defaults.
 _DOT_ATOM_LOCAL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -31,7 +33,7 @@ def normalise_address(address: str) -> str | None:
     """
     local, at, domain = address.rpartition("@")
     if at and len(local) <= 64 and _DOT_ATOM_LOCAL.fullmatch(local):
-        ascii_domain = _ascii_domain(domain)
+        ascii_domain = _ascii_domain(domain, policy())
         if ascii_domain is not None:
             if local.lower() in _ROLE_MAILBOXES:
                 local = local.lower()
@@ -55,7 +57,9 @@ def why_invalid(address: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _ascii_domain(domain: str) -> str | None:
+def _ascii_domain(domain: str, policy: int) -> str | None:
+    # ``policy``: the reserved-domains policy in force, so a change of it is never answered
+    # from the cache.
     try:
         checked = validate_email(f"postmaster@{domain}", check_deliverability=False)
     except EmailNotValidError:

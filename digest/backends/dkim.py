@@ -33,9 +33,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from digest.errors import ConfigError
-from digest.settings import Settings
+from digest.settings import Settings, text_setting
 
-KEYS = ("DKIM_DOMAIN", "DKIM_SELECTOR", "DKIM_PRIVATE_KEY_FILE")
+DKIM_DOMAIN = text_setting("DKIM_DOMAIN", "the d= of DKIM signatures", example="example.org")
+DKIM_SELECTOR = text_setting("DKIM_SELECTOR", "the s= of DKIM signatures", example="news2026")
+DKIM_PRIVATE_KEY_FILE = text_setting(
+    "DKIM_PRIVATE_KEY_FILE",
+    "the private key that signs: PEM RSA or Ed25519, or a base64 Ed25519 seed",
+    example="/etc/digest/dkim-news2026.pem",
+)
+# Declared by the backends that sign (smtp, outbox).
+DKIM_SETTINGS = (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY_FILE)
 # What is signed when present (RFC 6376 5.4.1's advice, plus the one-click unsubscribe header).
 SIGNED_HEADERS = (
     "from",
@@ -194,18 +202,14 @@ def load_signer(domain: str, selector: str, key_file: Path) -> DkimSigner:
 
 def dkim_signer(settings: Settings) -> DkimSigner | None:
     """The signer the settings ask for, None when DKIM is off; ConfigError when half set."""
-    values = {name: (settings.raw.get(name) or "").strip() for name in KEYS}
-    given = [name for name in KEYS if values[name]]
+    domain, selector, key_file = (settings[key] for key in DKIM_SETTINGS)
+    given = [key.env for key in DKIM_SETTINGS if settings[key]]
     if not given:
         return None
-    if len(given) < len(KEYS):
-        missing = ", ".join(name for name in KEYS if name not in given)
+    if domain is None or selector is None or key_file is None:
+        missing = ", ".join(key.env for key in DKIM_SETTINGS if key.env not in given)
         raise ConfigError(
-            f"DKIM signing needs {', '.join(KEYS)}; missing: {missing}",
+            f"DKIM signing needs {', '.join(key.env for key in DKIM_SETTINGS)}; missing: {missing}",
             hint="set all three, or none to send unsigned",
         )
-    return load_signer(
-        values["DKIM_DOMAIN"],
-        values["DKIM_SELECTOR"],
-        Path(values["DKIM_PRIVATE_KEY_FILE"]).expanduser(),
-    )
+    return load_signer(domain, selector, Path(key_file).expanduser())

@@ -21,7 +21,7 @@ from digest.backends.base import (
     DeliveryStatus,
     OutgoingMessage,
 )
-from digest.backends.dkim import DkimSigner, dkim_signer
+from digest.backends.dkim import DKIM_SETTINGS, DkimSigner, dkim_signer
 from digest.errors import BackendError
 from digest.settings import Settings
 
@@ -37,6 +37,7 @@ def address_safe(address: str) -> str:
 class OutboxBackend(Backend):
     name = "outbox"
     batch_size = 50
+    declared_settings = DKIM_SETTINGS
 
     def __init__(self, settings: Settings, directory: Path | None = None) -> None:
         super().__init__(settings)
@@ -46,6 +47,7 @@ class OutboxBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
+        super().check_settings(settings)
         dkim_signer(settings)  # DKIM settings, when given, must be whole and valid
 
     async def open(self, campaign: CampaignInfo) -> None:

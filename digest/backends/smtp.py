@@ -156,7 +156,8 @@ class SMTPBackend(Backend):
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
-        super().check_settings(settings)
+        # The deliverability keys are checked by smtp_options() below, all in one message.
+        settings.check([k for k in cls.declared_settings if k not in DELIVERABILITY_SETTINGS])
         host = (settings[SMTP_HOST] or "").strip("[]").lower()
         if settings[SMTP_PASSWORD] is not None and not settings[SMTP_USERNAME]:
             raise ConfigError(

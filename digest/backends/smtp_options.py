@@ -21,24 +21,24 @@ import ssl
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
-from digest.backends.dkim import DkimSigner, dkim_signer
+from digest.backends.dkim import DKIM_SETTINGS, DkimSigner, dkim_signer
 from digest.errors import ConfigError
-from digest.settings import Settings, text_setting
+from digest.settings import Setting, Settings, flag_setting, text_setting
 from digest.verp import MAX_BOUNCE_LOCAL_PART
 
-# The declarations (SMTPBackend.declared_settings lists them); smtp_options() checks the values.
+# The declarations (SMTPBackend.declared_settings lists them); smtp_options() checks the values
+# and the rules across keys.
 DIGEST_BOUNCE_ADDRESS = text_setting(
     "DIGEST_BOUNCE_ADDRESS",
     "the envelope sender (MAIL FROM / Return-Path) of SMTP sends; default: DIGEST_FROM's address",
     example="bounces@example.org",
 )
-DIGEST_VERP = text_setting(  # yes/no, checked by smtp_options() with the others
-    "DIGEST_VERP",
-    "yes: one signed envelope sender per recipient; needs DIGEST_SECRET",
-    example="no",
+DIGEST_VERP = flag_setting(
+    "DIGEST_VERP", "yes: one signed envelope sender per recipient; needs DIGEST_SECRET"
 )
 SMTP_CA_FILE = text_setting(
     "SMTP_CA_FILE",
@@ -50,25 +50,17 @@ SMTP_HELO_NAME = text_setting(
     "the name given in EHLO; default: this machine's name",
     example="mail.example.org",
 )
-DKIM_DOMAIN = text_setting("DKIM_DOMAIN", "the d= of DKIM signatures", example="example.org")
-DKIM_SELECTOR = text_setting("DKIM_SELECTOR", "the s= of DKIM signatures", example="news2026")
-DKIM_PRIVATE_KEY_FILE = text_setting(
-    "DKIM_PRIVATE_KEY_FILE",
-    "the PEM private key (RSA or Ed25519) that signs",
-    example="/etc/digest/dkim-news2026.pem",
-)
+# Not declared: a system variable OpenSSL reads from the environment; read from .env too.
+SSL_CERT_FILE = text_setting("SSL_CERT_FILE", "OpenSSL's CA bundle")
 DELIVERABILITY_SETTINGS = (
     DIGEST_BOUNCE_ADDRESS,
     DIGEST_VERP,
     SMTP_CA_FILE,
     SMTP_HELO_NAME,
-    DKIM_DOMAIN,
-    DKIM_SELECTOR,
-    DKIM_PRIVATE_KEY_FILE,
+    *DKIM_SETTINGS,
 )
 
-_YES = frozenset({"1", "true", "yes", "on"})
-_NO = frozenset({"", "0", "false", "no", "off"})
+T = TypeVar("T")
 # A host name (RFC 1123 labels) or an address literal ([192.0.2.1], [IPv6:...]).
 _HELO = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
@@ -93,39 +85,29 @@ class SMTPOptions:
         return context
 
 
-def _get(settings: Settings, name: str) -> str | None:
-    value = settings.raw.get(name)
-    return value.strip() or None if value is not None else None
-
-
-def yes_or_no(settings: Settings, name: str) -> bool:
-    text = (_get(settings, name) or "").lower()
-    if text in _YES:
-        return True
-    if text in _NO:
-        return False
-    raise ConfigError(f"{name} must be yes or no, not {text!r}")
+def _read(settings: Settings, key: Setting[T], problems: list[str], default: T) -> T:
+    try:
+        return settings[key]
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return default
 
 
 def smtp_options(settings: Settings) -> SMTPOptions:
     """The options in force, or ConfigError naming every setting that is wrong."""
     problems: list[str] = []
-    bounce = _get(settings, "DIGEST_BOUNCE_ADDRESS")
+    bounce = _read(settings, DIGEST_BOUNCE_ADDRESS, problems, None)
     if bounce is not None:
         address = parseaddr(bounce)[1]
         try:
-            checked = validate_email(address, check_deliverability=False, test_environment=True)
+            checked = validate_email(address, check_deliverability=False)
             bounce = checked.ascii_email
             if bounce is None:
                 problems.append("DIGEST_BOUNCE_ADDRESS must be an ASCII address")
         except EmailNotValidError as exc:
             problems.append(f"DIGEST_BOUNCE_ADDRESS is not an email address ({exc})")
             bounce = None
-    try:
-        verp = yes_or_no(settings, "DIGEST_VERP")
-    except ConfigError as exc:
-        problems.append(str(exc))
-        verp = False
+    verp = _read(settings, DIGEST_VERP, problems, False)
     secret = settings.secret.get_secret_value() if settings.secret else None
     if verp and not secret:
         problems.append("DIGEST_VERP=yes needs DIGEST_SECRET (it signs each envelope sender)")
@@ -138,16 +120,18 @@ def smtp_options(settings: Settings) -> SMTPOptions:
         )
 
     ca_file: Path | None = None
-    ca_setting = "SMTP_CA_FILE" if _get(settings, "SMTP_CA_FILE") else "SSL_CERT_FILE"
-    if (ca_text := _get(settings, ca_setting)) is not None:
+    ca_setting = SMTP_CA_FILE if settings.is_set(SMTP_CA_FILE.env) else SSL_CERT_FILE
+    if (ca_text := _read(settings, ca_setting, problems, None)) is not None:
         ca_file = Path(ca_text).expanduser()
         try:
             ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(f"{ca_setting}: {ca_file} is not a readable PEM file of CAs ({reason})")
+            problems.append(
+                f"{ca_setting.env}: {ca_file} is not a readable PEM file of CAs ({reason})"
+            )
 
-    helo = _get(settings, "SMTP_HELO_NAME")
+    helo = _read(settings, SMTP_HELO_NAME, problems, None)
     if helo is not None and (len(helo) > 255 or not _HELO.fullmatch(helo)):
         problems.append(f"SMTP_HELO_NAME must be a host name such as mail.example.org: {helo!r}")
 
