@@ -170,3 +170,21 @@ def test_an_invalid_edition_is_reported_not_checked(web, tmp_path, run_digest):
     assert result.exit_code == 1
     assert "missing required key 'subject'" in result.stderr
     assert web.requests == []
+
+
+def test_a_name_that_does_not_resolve_is_a_dns_error() -> None:
+    # No DNS server is reachable from the tests; the error as httpx raises it for a name that
+    # does not resolve (httpcore wraps socket.gaierror).
+    import socket
+
+    import httpx
+
+    from digest.curate.fetching import FetchLimits, describe_error
+
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as cause:
+            raise httpx.ConnectError("[Errno -2] Name or service not known") from cause
+    except httpx.ConnectError as exc:
+        assert describe_error(exc, FetchLimits()) == "DNS error: no such host"

@@ -142,3 +142,38 @@ def test_a_month_from_new_to_send(web, tmp_path: Path, run_digest, smtp_server, 
     assert valid.stdout.splitlines()[0] == (
         "content/2026-04.yaml: OK — Clippings, April 2026: 2 sections, 9 items"
     )
+
+    # 5. A proof, without the list, marked as a test.
+    proof = run_digest("send", "content/2026-04.yaml", "--test", "me@example.org", env=env)
+    assert proof.exit_code == 0, proof.output
+    assert "Proof sent to me@example.org (not recorded)." in proof.stdout
+    (message,) = smtp_server.messages
+    assert message.rcpt_tos == ("me@example.org",)
+    assert message.message["Subject"] == "[TEST] Clippings, April 2026"
+
+    # 6. The real send waits for its day unless told --now.
+    early = run_digest(
+        "send", "content/2026-04.yaml", "--subscribers", "subscribers.csv", "--yes", env=env
+    )
+    assert early.exit_code == 1
+    assert (
+        "error: content/2026-04.yaml is scheduled for 2026-04-30 09:00 UTC (in 15 days); "
+        "add --now to send it anyway" in early.stderr
+    )
+    assert len(smtp_server.messages) == 1
+    sent = run_digest(
+        "send",
+        "content/2026-04.yaml",
+        "--subscribers",
+        "subscribers.csv",
+        "--yes",
+        "--now",
+        env=env,
+    )
+    assert sent.exit_code == 0, sent.output
+    assert "Sent 3 messages" in sent.stdout
+    real = smtp_server.messages[1:]
+    assert sorted(m.rcpt_tos[0] for m in real) == [f"reader{n:04d}@example.org" for n in range(3)]
+    assert {m.message["Subject"] for m in real} == {"Clippings, April 2026"}
+    status = run_digest("status", "content/2026-04.yaml", env=env)
+    assert status.stdout.splitlines()[0] == "2026-04: 3 sent, 0 failed, 0 pending (of 3)"

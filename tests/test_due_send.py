@@ -187,20 +187,39 @@ def test_a_held_lock_without_due_is_an_error(
     assert smtp_server.messages == []
 
 
-def test_too_late_is_refused_and_names_the_command(
-    tmp_path: Path, job: Callable[..., CliResult], smtp_server: SMTPTestServer
+def test_too_late_is_missed_a_warning_that_names_the_command(
+    tmp_path: Path,
+    job: Callable[..., CliResult],
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    run_digest: Callable[..., CliResult],
 ) -> None:
     write_edition(tmp_path / "content", "2026-02", "2026-02-28T09:00:00Z")
+    write_edition(tmp_path / "content", "2026-03", "2026-03-31T09:00:00Z")
     result = job()
-    assert result.exit_code == 1
+    # Contract §3: not sent, a warning, and the run's exit code is not changed by it (an old
+    # edition in the folder, like the bundled example, must not fail every scheduled run).
+    assert result.exit_code == 0, result.output
+    assert "warning: content/2026-02.yaml: missed: was due at 2026-02-28 09:00 UTC" in (
+        result.stderr
+    )
     assert "longer than --max-late 7d: not sent automatically" in result.stderr
     assert "digest send content/2026-02.yaml --subscribers subscribers.csv" in result.stderr
     assert "--due --max-late 32d" in result.stderr
-    assert smtp_server.messages == []
+    assert [m.message["Subject"] for m in smtp_server.messages] == ["Clippings, 2026-03"] * 3
+
+    status_env = {**send_env, "DIGEST_NOW": DUE_NOW}
+    missed = run_digest("status", "content/2026-02.yaml", env=status_env)
+    assert missed.exit_code == 0
+    first, second = missed.stdout.splitlines()[:2]
+    assert first == "2026-02: nothing sent yet."
+    assert second.startswith("missed: was due at 2026-02-28 09:00 UTC, 31d 1h ago")
+    sent = run_digest("status", "content/2026-03.yaml", env=status_env)
+    assert "missed" not in sent.stdout
 
     allowed = job("--max-late", "32d")
     assert allowed.exit_code == 0, allowed.output
-    assert len(smtp_server.messages) == 3
+    assert len(smtp_server.messages) == 6
 
 
 def test_folder_sends_due_editions_oldest_first_and_notes_the_rest(
@@ -248,14 +267,14 @@ def test_json_log_is_one_object_per_line_without_secrets(
     assert TEST_SECRET not in result.output
 
 
-def test_json_log_reports_an_error_as_an_event(
+def test_json_log_reports_a_missed_edition_as_a_warning_event(
     tmp_path: Path, job: Callable[..., CliResult]
 ) -> None:
     write_edition(tmp_path / "content", "2026-02", "2026-02-01T09:00:00Z")
     result = job("--log-format", "json")
-    assert result.exit_code == 1
+    assert result.exit_code == 0
     (event,) = [json.loads(line) for line in result.stderr.splitlines()]
-    assert (event["event"], event["level"], event["slug"]) == ("too-late", "error", "2026-02")
+    assert (event["event"], event["level"], event["slug"]) == ("missed", "warning", "2026-02")
 
 
 @pytest.mark.parametrize(

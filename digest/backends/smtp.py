@@ -6,9 +6,9 @@ Settings: declared below: ``SMTP_HOST``, ``SMTP_PORT`` (default 465 for ``tls``,
 by :mod:`digest.backends.smtp_options` (bounce address, VERP, CA file, HELO name, DKIM). A new
 key is one more declaration, e.g.::
 
-    SMTP_HELO_NAME = text_setting("SMTP_HELO_NAME", "the name in EHLO (default: this host)")
+    SMTP_SOURCE_ADDRESS = text_setting("SMTP_SOURCE_ADDRESS", "the local address to connect from")
 
-added to ``SMTPBackend.declared_settings`` and read as ``settings[SMTP_HELO_NAME]``; a rule
+added to ``SMTPBackend.declared_settings`` and read as ``settings[SMTP_SOURCE_ADDRESS]``; a rule
 across keys goes into ``check_settings``. ``.env.example`` must list it (a test checks), and
 the scrubber, ``digest schedule`` and ``validate --subscribers`` pick it up.
 

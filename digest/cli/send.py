@@ -13,7 +13,7 @@ import click
 
 from digest.cli import cli
 from digest.cli.options import backend_option
-from digest.cli.send_due import LOG_FORMATS, duration_option, run_send
+from digest.cli.send_due import LOG_FORMATS, current_time, duration_option, run_send
 from digest.retry import RetryPolicy
 from digest.send.campaign import SendOptions
 from digest.send.run import SendRequest
@@ -37,10 +37,9 @@ def _retry_option(
     "--subscribers",
     "subscribers",
     metavar="CSV",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The subscribers CSV (a header row with an `email` column); only `subscribed` rows "
-    "are sent to.",
+    "are sent to. Required, except for a --test proof.",
 )
 @click.option(
     "--backend",
@@ -63,8 +62,20 @@ def _retry_option(
     "--test",
     "test_address",
     metavar="ADDRESS",
-    help="Send one proof copy to ADDRESS only (with its row's name when it is in the list); "
-    "nothing is recorded.",
+    help="Send one proof copy to ADDRESS only, subject marked [TEST] (with its row's name when "
+    "it is in the list); needs no list, ignores send_at, records nothing, unsubscribes no one.",
+)
+@click.option(
+    "--now",
+    "send_early",
+    is_flag=True,
+    help="Send although the edition's send_at is still ahead (a real send waits for it).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="A bad row of the list stops the send (exit 1, nothing sent); without it, bad rows "
+    "are skipped with a warning.",
 )
 @click.option(
     "--limit",
@@ -117,11 +128,13 @@ def _retry_option(
 )
 def send(
     edition_path: Path,
-    subscribers: Path,
+    subscribers: Path | None,
     backend: str | None,
     dry_run: bool,
     outbox: Path | None,
     test_address: str | None,
+    send_early: bool,
+    strict: bool,
     limit: int | None,
     concurrency: int,
     rate: float | None,
@@ -140,12 +153,17 @@ def send(
     \b
     Examples:
       digest send content/2026-03.yaml --subscribers subscribers.csv --dry-run
-      digest send content/2026-03.yaml --subscribers subscribers.csv --test me@example.org
+      digest send content/2026-03.yaml --test me@example.org
+      digest send content/2026-04.yaml --subscribers subscribers.csv --now
       digest send content/2026-03.yaml --subscribers subscribers.csv --rate 5 --yes
       digest send content/ --due --subscribers subscribers.csv --yes --log-format json
     """
+    if subscribers is None and test_address is None:
+        raise click.UsageError("Missing option '--subscribers' (only --test needs none).")
     if due and test_address is not None:
         raise click.UsageError("--test cannot be used with --due")
+    if due and send_early:
+        raise click.UsageError("--now cannot be used with --due (which sends only what is due)")
     if max_late is not None and not due:
         raise click.UsageError("--max-late is only used with --due")
     if edition_path.is_dir() and not due:
@@ -171,6 +189,9 @@ def send(
             retry=retry or RetryPolicy(),
         ),
         assume_yes=assume_yes,
+        send_early=send_early,
+        strict=strict,
+        now=current_time(),
     )
     return run_send(edition_path, request, due=due, max_late=max_late, log_format=log_format)
 

@@ -337,7 +337,11 @@ def _send_due(
                 slug=slug,
             )
             worst = max(worst, 1)
-        elif decision.state in ("too-late", "invalid"):
+        elif decision.state == "too-late":
+            # Missed: a human decides (`digest status` lists it). Not a failure of this run: an
+            # old edition in the folder (the bundled example) must not fail every scheduled run.
+            log.event("missed", f"{where}: missed: {decision.reason}", level="warning", slug=slug)
+        elif decision.state == "invalid":
             log.event(decision.state, f"{where}: {decision.reason}", level="error", slug=slug)
             worst = max(worst, 1)
         else:  # not-due, finished, no-send-at in a folder: a quiet note

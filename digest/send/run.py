@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,13 +42,16 @@ if TYPE_CHECKING:
 class SendRequest:
     """Everything a send was asked, besides the edition itself."""
 
-    subscribers: Path
+    subscribers: Path | None  # None only for a --test proof
     backend: str | None = None  # None: DIGEST_BACKEND
     dry_run: bool = False
     outbox: Path | None = None  # where a dry run writes (default outbox/<slug>/)
     test_address: str | None = None  # a --test proof: one copy, nothing recorded
     options: SendOptions = field(default_factory=SendOptions)
     assume_yes: bool = False
+    send_early: bool = False  # --now: a real send before the edition's send_at
+    strict: bool = False  # --strict: a bad row of the list stops the send (nothing sent)
+    now: datetime | None = None  # the moment send_at is judged at; None: the clock
 
     @property
     def records(self) -> bool:
@@ -119,6 +123,10 @@ class SendCancelled(DigestError):
     """The person asked said no: nothing was sent."""
 
 
+class NotYetDue(ConfigError):
+    """A real send of an edition whose send_at is still ahead, without --now: nothing sent."""
+
+
 def run_edition(
     edition_path: Path, request: SendRequest, settings: Settings, events: RunEvents
 ) -> EditionRun:
@@ -135,6 +143,8 @@ def run_edition(
     from digest.send.preflight import backend_problems, settings_problems
 
     edition = load_edition(edition_path)
+    if request.records and not request.send_early:
+        _refuse_before_send_at(edition_path, edition, request.now or datetime.now(UTC))
     is_test = request.test_address is not None
     chosen_backend = "outbox" if request.dry_run else request.backend
     backend_name = chosen_backend or settings.backend
@@ -149,7 +159,8 @@ def run_edition(
         raise ConfigError(
             f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the send settings; "
             "nothing was sent",
-            hint=f"digest validate {edition_path} --subscribers {request.subscribers}",
+            hint=f"digest validate {edition_path}"
+            + (f" --subscribers {request.subscribers}" if request.subscribers else ""),
         )
 
     rendered = render_edition(edition, archive_url=settings.archive_url)
@@ -183,6 +194,22 @@ def run_edition(
 
 
 # -- the steps ---------------------------------------------------------------------------------
+
+
+def _refuse_before_send_at(edition_path: Path, edition: Edition, now: datetime) -> None:
+    """A real send waits for the edition's send_at (a proof and a dry run do not): sending
+    two weeks early by mistake cannot be undone."""
+    from digest.schedule import format_duration, format_time
+
+    if edition.send_at is None or edition.send_at <= now:
+        return
+    ahead = edition.send_at - now
+    days = ahead.days
+    when = f"in {days} day{'s' if days != 1 else ''}" if days else f"in {format_duration(ahead)}"
+    raise NotYetDue(
+        f"{edition_path} is scheduled for {format_time(edition.send_at)} ({when}); "
+        "add --now to send it anyway"
+    )
 
 
 def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str) -> Backend:
@@ -259,6 +286,8 @@ def _recipients(
 
     if request.test_address is not None:
         return [_proof_recipient(request)], 1
+    if request.subscribers is None:
+        raise ConfigError("a send needs the subscribers list (--subscribers CSV)")
     report = SubscriberReport(path=str(request.subscribers))
     try:
         plan = plan_campaign(
@@ -272,6 +301,12 @@ def _recipients(
         if report.rows:  # every row was refused: show why, before the error itself
             events.list_read(report)
         raise
+    if request.strict and report.problems:
+        raise SubscribersError(
+            report.problems,
+            hint="--strict: a bad row stops the send (nothing was sent); fix the rows, or send "
+            "without --strict to skip them",
+        )
     events.list_read(report)
     if request.records and not request.assume_yes:
         question = Confirmation(
@@ -287,7 +322,7 @@ def _proof_recipient(request: SendRequest) -> Subscriber:
     from digest.audience.subscribers import Subscriber, SubscriberReport, read_subscribers
 
     wanted = (request.test_address or "").lower()
-    if request.subscribers.is_file():
+    if request.subscribers is not None and request.subscribers.is_file():
         for subscriber in read_subscribers(request.subscribers, SubscriberReport(path="")):
             if subscriber.email.lower() == wanted:
                 return subscriber

@@ -4,7 +4,6 @@ curator runs it (the installed ``digest`` command, in its own working folder).""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ import pytest
 from conftest import SETTING_PREFIXES, SMALL_EDITION
 from tls_certs import make_certificates
 
-from postfix.postfix_server import PostfixServer
+from postfix.postfix_server import PostfixServer, can_run_postfix
 
 DOMAIN = "example.org"
 READERS = [f"reader{n:02d}" for n in range(20)]
@@ -25,14 +24,6 @@ SLOW_READERS = [f"slow{n:02d}" for n in range(30)]  # the rate-limited send
 MAILBOXES = [*READERS, *SLOW_READERS, "bounces", "proof"]
 SECRET = "postfix-suite-secret-3f9a1c7e5b2d4f6a"
 DIGEST = Path(sys.executable).with_name("digest")
-
-
-def postfix_missing() -> str | None:
-    if shutil.which("postfix") is None:
-        return "Postfix is not installed (scripts/test.sh installs it)"
-    if os.geteuid() != 0:
-        return "starting Postfix needs root (CI runs as root)"
-    return None
 
 
 @dataclass
@@ -99,7 +90,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 def postfix(
     workspace: Workspace, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PostfixServer]:
-    if (reason := postfix_missing()) is not None:
+    if (reason := can_run_postfix()) is not None:
         pytest.skip(reason)
     certificates = make_certificates(tmp_path_factory.mktemp("postfix-tls"))
     server = PostfixServer(
