@@ -7,7 +7,8 @@ last error, the provider's message id and when.
 
 What a ``kill -9`` (or a crash, or a pulled network cable) at any instant can do
 -------------------------------------------------------------------------------
-The database runs in WAL mode with ``synchronous=NORMAL``: a transaction is durable once its
+The database (opened by :func:`digest.state.open_database`, which says why) runs in WAL mode
+with ``synchronous=NORMAL``: a transaction is durable once its
 COMMIT returns, against the death of the process (the operating system keeps the WAL's writes);
 only a power cut or an OS crash can roll back the last few commits, never corrupt the file.
 Every method commits its own transaction, so:
@@ -37,13 +38,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from digest.audience.subscribers import Subscriber
 from digest.batching import batched
 from digest.errors import DigestError
+from digest.state import database_path, open_database
+from digest.subscriber import Subscriber
 
-DB_NAME = "digest.sqlite3"
 STATUSES = ("pending", "sent", "failed")
-BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 5_000  # rows per INSERT transaction and per page read
 _PARAMS_PER_QUERY = 500  # below SQLite's host-parameter limit
 
@@ -131,30 +131,18 @@ class Ledger:
     """The send ledger in ``state_dir``; use as a context manager or call :meth:`close`."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / DB_NAME
+        self.path = database_path(state_dir)
         self._lock = threading.Lock()  # one connection, possibly used from worker threads
+        self._db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Each method opens and commits its own transaction explicitly.
+            self._db = open_database(state_dir, _SCHEMA, durable=False, threads=True)
         except OSError as exc:
             raise LedgerError(
                 f"cannot create the state folder {self.path.parent}: {exc.strerror or exc}",
                 hint="set DIGEST_STATE_DIR to a writable folder",
             ) from exc
-        self._db: sqlite3.Connection | None = None
-        try:
-            # Autocommit mode: each method opens and commits its own transaction explicitly.
-            self._db = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            self.close()
             raise _ledger_error(exc, self.path) from exc
 
     # -- life cycle ----------------------------------------------------------------------

@@ -1,31 +1,26 @@
-"""Scheduled sends: which editions are due (``digest send --due``), the per-edition send lock,
-and the job definitions ``digest schedule`` prints (crontab, systemd timer, GitHub Actions).
+"""Scheduled sends: which editions are due (``digest send --due``) and the job definitions
+``digest schedule`` prints (crontab, systemd timer, GitHub Actions).
 
 A scheduler may fire as often as it likes: :func:`decide` says "due" only when ``send_at`` has
 come, the edition is not finished in the ledger and it is not older than the grace period;
-:func:`edition_lock` makes sure two overlapping runs never both send the same edition.
+:func:`digest.state.edition_lock` makes sure two overlapping runs never both send the same edition.
 The clock is always passed in (``now``), so tests and the CLI control time.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
-import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
-from filelock import FileLock, Timeout
-
-from digest.edition.model import SLUG_PATTERN, Edition
-from digest.errors import ConfigError, DigestError, LockedError
+from digest.edition.model import Edition
+from digest.errors import ConfigError, DigestError
 from digest.settings import DIGEST_STATE_DIR, every_declared_key
+from digest.times import format_duration, format_time
 
 DueState = Literal["not-due", "due", "too-late", "finished", "no-send-at", "invalid"]
 DEFAULT_MAX_LATE = timedelta(days=7)
@@ -52,49 +47,6 @@ class DueDecision:
     @property
     def should_send(self) -> bool:
         return self.state == "due"
-
-
-# --------------------------------------------------------------------------- durations and times
-
-
-_DURATION_PART = re.compile(r"(\d+)\s*([wdhms])")
-_DURATION_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"7d"``, ``"36h"``, ``"90m"``, ``"1d12h"`` or ``"0"`` -> timedelta; ValueError otherwise."""
-    cleaned = text.strip().lower()
-    if cleaned == "0":
-        return timedelta(0)
-    if not cleaned or _DURATION_PART.sub("", cleaned).strip():
-        raise ValueError(
-            f"invalid duration {text!r}: use a number with a unit (w, d, h, m or s), "
-            "e.g. 7d, 36h, 90m, 1d12h, or 0"
-        )
-    total = timedelta(0)
-    for amount, unit in _DURATION_PART.findall(cleaned):
-        total += timedelta(**{_DURATION_UNITS[unit]: int(amount)})
-    return total
-
-
-def format_duration(delta: timedelta) -> str:
-    """A span as a person says it: ``3d 4h``, ``2h 5m``, ``45m``, ``less than a minute``."""
-    minutes = int(abs(delta).total_seconds()) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    return f"{minutes}m" if minutes else "less than a minute"
-
-
-def format_time(moment: datetime) -> str:
-    """``2026-03-31 09:00 UTC`` (or with its own offset when it is not UTC)."""
-    offset = moment.utcoffset()
-    if offset is None or offset == timedelta(0):
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
-    return moment.strftime("%Y-%m-%d %H:%M%z")
 
 
 # --------------------------------------------------------------------------- due decisions
@@ -206,69 +158,6 @@ def due_editions(
     ]
     far_future = datetime.max.replace(tzinfo=UTC)
     return sorted(decisions, key=lambda d: (d.send_at or far_future, d.path.name))
-
-
-# --------------------------------------------------------------------------- the send lock
-
-
-def lock_path(state_dir: Path, slug: str) -> Path:
-    return Path(state_dir) / "locks" / f"{slug}.lock"
-
-
-def _owner_path(state_dir: Path, slug: str) -> Path:
-    return Path(state_dir) / "locks" / f"{slug}.owner"
-
-
-def _describe_owner(owner_file: Path) -> str:
-    try:
-        owner = json.loads(owner_file.read_text(encoding="utf-8"))
-        return f" (pid {owner['pid']} on {owner['host']}, started {owner['started']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-
-
-@contextmanager
-def edition_lock(state_dir: Path, slug: str) -> Iterator[Path]:
-    """Hold ``<state_dir>/locks/<slug>.lock`` exclusively for the block, or raise LockedError.
-
-    It is an flock, which the OS drops when the holder exits in any way (even SIGKILL), so a
-    crashed run can never leave the edition locked. Who holds it (pid, host, start time) is
-    written next to it, in ``<slug>.owner``, for the message the next run prints.
-    """
-    if not re.fullmatch(SLUG_PATTERN, slug):
-        raise ValueError(f"not a valid slug for a lock file: {slug!r}")
-    path = lock_path(state_dir, slug)
-    owner_file = _owner_path(state_dir, slug)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the lock folder {path.parent}: {exc.strerror}") from exc
-    # No soft (existence-file) fallback: a soft lock is exactly what a killed run leaves stuck.
-    lock = FileLock(path, timeout=0, blocking=False, fallback_to_soft=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LockedError(
-            f"another run is sending {slug}{_describe_owner(owner_file)}",
-            hint="it will finish or resume on a later run; the lock goes away when that run ends",
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot lock {path}: {exc.strerror or exc}",
-            hint="DIGEST_STATE_DIR must be on a local filesystem that supports flock",
-        ) from exc
-    try:
-        owner = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        owner_file.write_text(json.dumps(owner) + "\n", encoding="utf-8")
-        yield path
-    finally:
-        # Removed while still held, so it never erases the next holder's record.
-        owner_file.unlink(missing_ok=True)
-        lock.release()
 
 
 # --------------------------------------------------------------------------- job definitions

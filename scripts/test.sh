@@ -3,7 +3,8 @@
 #   - Debian packages: chromium (browser tests), postfix (smtp-sink, and a real MTA the tests
 #     start on loopback), spamassassin (local rules only, scores the bundled edition)
 #   - a virtualenv in .venv with digest and its test extras
-#   - ruff (lint + format check), then pytest
+#   - ruff (lint + format check), mypy, the import contract (lint-imports, see
+#     docs/ARCHITECTURE.md), the wheel test (scripts/wheel_test.sh), then pytest
 # Safe to rerun: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,15 @@ fi
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+
+echo "== mypy"
+.venv/bin/mypy digest
+
+echo "== import contract (lint-imports)"
+.venv/bin/lint-imports
+
+echo "== wheel test"
+bash scripts/wheel_test.sh
 
 echo "== pytest"
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"

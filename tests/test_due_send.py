@@ -20,7 +20,7 @@ import pytest
 from conftest import TEST_SECRET, CliResult, subscriber_addresses, write_subscribers
 from smtp_server import SMTPTestServer
 
-from digest.schedule import edition_lock
+from digest.state import edition_lock
 
 DIGEST = Path(sys.executable).parent / "digest"
 DUE_NOW = "2026-03-31T10:00:00Z"  # an hour after the edition's send_at

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from digest.audience.subscribers import Subscriber
-from digest.ledger import DB_NAME, Ledger, LedgerError
+from digest.ledger import Ledger, LedgerError
+from digest.state import DB_NAME
 
 SLUG = "2026-03"
 
@@ -148,7 +149,7 @@ def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
 def test_a_locked_database_raises_a_ledger_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("digest.ledger.BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr("digest.state.BUSY_TIMEOUT_MS", 100)
     with Ledger(tmp_path) as ledger:
         ledger.enqueue(SLUG, people(1))
         other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)

@@ -21,12 +21,12 @@ from digest.schedule import (
     crontab_line,
     decide,
     due_editions,
-    edition_lock,
     github_workflow,
     normalize_cron,
-    parse_duration,
     systemd_units,
 )
+from digest.state import edition_lock
+from digest.times import parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)
@@ -202,7 +202,7 @@ def test_lock_of_a_killed_process_is_recovered(tmp_path: Path) -> None:
         """\
         import sys, time
         from pathlib import Path
-        from digest.schedule import edition_lock
+        from digest.state import edition_lock
         with edition_lock(Path(sys.argv[1]), "2026-03"):
             print("held", flush=True)
             time.sleep(60)

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from smtp_server import SMTPTestServer
 
-from digest.audience.addresses import normalise_address
+from digest.addresses import normalise_address
 from digest.audience.subscribers import Subscriber, SubscriberReport, read_subscribers
 from digest.audience.suppressions import SuppressionStore
 from digest.backends.base import backend_names, load_backend, smtp_data

@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.audience.addresses import normalise_address
+from digest.addresses import normalise_address
 from digest.audience.subscribers import (
     Subscriber,
     SubscriberReport,

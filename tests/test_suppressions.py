@@ -18,9 +18,9 @@ from digest.audience.suppressions import (
     SuppressionError,
     SuppressionStore,
 )
-from digest.audience.sync import sync_from_mailgun
-from digest.ledger import DB_NAME
+from digest.send.suppression_sync import sync_from_mailgun
 from digest.settings import load_settings
+from digest.state import DB_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -38,7 +38,7 @@ from digest.audience.mail_limits import (
     parse_untrusted_mail,
 )
 from digest.audience.provenance import SentMailCheck
-from digest.audience.suppressions import SuppressionError, SuppressionStore, normalize_address
+from digest.audience.suppressions import SuppressionError, SuppressionStore, checked_address
 from digest.errors import DigestError
 
 SOURCE = "dsn"
@@ -121,7 +121,7 @@ def import_bounces(path: Path, store: SuppressionStore, check: SentMailCheck) ->
         ignored: list[str] = []
         for recipient in recipients:
             try:
-                address = normalize_address(recipient.address)
+                address = checked_address(recipient.address)
             except SuppressionError:
                 report.unusable += 1
                 continue

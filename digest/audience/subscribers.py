@@ -21,14 +21,15 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digest.audience.addresses import normalise_address, why_invalid
+from digest.addresses import normalise_address, why_invalid
 from digest.audience.digest_set import DigestSet
 from digest.errors import Problem, SubscribersError, similar_files
 from digest.spreadsheet import ADDRESS_FORMULA_STARTS
+from digest.subscriber import Subscriber
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 DELIMITERS = (",", ";", "\t")
@@ -52,17 +53,6 @@ _EMAIL_LIKE = frozenset(
 )
 _NOT_LETTERS = re.compile(r"[^a-z]")
 _QUOTED = re.compile(r'"[^"]*"')
-
-
-@dataclass(frozen=True, slots=True)
-class Subscriber:
-    """One sendable row. ``email`` is normalised (domain lower-cased, in its ASCII form when the
-    local part is ASCII); ``fields`` holds every column besides email, name and status."""
-
-    email: str
-    name: str
-    fields: Mapping[str, str]
-    line: int
 
 
 @dataclass

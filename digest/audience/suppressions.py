@@ -1,7 +1,8 @@
 """The suppression store: the addresses that must never get mail again, and why.
 
 It lives in ``<DIGEST_STATE_DIR>/digest.sqlite3``, the SQLite file the send ledger uses too, in
-tables of its own. Every write is one transaction (WAL journal, ``synchronous=FULL``), so a run
+tables of its own (opened by :func:`digest.state.open_database`, durable: ``synchronous=FULL``).
+Every write is one transaction, so a run
 killed mid-way loses nothing that was committed and leaves nothing half-written. Addresses are
 compared as the subscribers list reads them (an IDNA domain in its ASCII form) and
 case-insensitively: each row is keyed by :func:`address_key`.
@@ -16,7 +17,6 @@ case-insensitively: each row is keyed by :func:`address_key`.
 from __future__ import annotations
 
 import csv
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,10 +27,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TextIO
 
-from digest.audience.addresses import normalise_address
+from digest.addresses import address_key as _key
+from digest.addresses import cleaned_address
 from digest.errors import DigestError
-from digest.ledger import DB_NAME
 from digest.spreadsheet import neutralise_row
+from digest.state import database_path, open_database
 
 REASONS = ("unsubscribed", "bounced", "soft-bounced", "complained", "manual")
 # The subscribers CSV (contract §2) knows only these statuses; `manual` merges back as unsubscribed.
@@ -46,10 +47,7 @@ CSV_STATUS_OF_REASON = {
 SOFT_BOUNCE_EDITIONS = 3
 EXPORT_COLUMNS = ("email", "status", "reason", "source", "created_at")
 
-_MAX_ADDRESS_LENGTH = 320  # RFC 3696 erratum: 64 + 1 + 255
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _CHUNK = 500  # bound variables per IN query; far below SQLite's limit, still few round trips
-_BUSY_TIMEOUT_MS = 30_000  # the ledger writes to the same file during a send
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -130,29 +128,21 @@ class SoftBounce:
     last_at: str
 
 
-def normalize_address(address: str) -> str:
-    """The address stripped of surrounding space and angle brackets, or SuppressionError."""
-    cleaned = address.strip().removeprefix("<").removesuffix(">").strip()
-    local, at, domain = cleaned.rpartition("@")
-    if (
-        not at
-        or not local
-        or not domain
-        or len(cleaned) > _MAX_ADDRESS_LENGTH
-        or _SPACE_OR_CONTROL.search(cleaned)
-    ):
+def checked_address(address: str) -> str:
+    """:func:`~digest.addresses.cleaned_address`, or SuppressionError for what is no address."""
+    cleaned = cleaned_address(address)
+    if cleaned is None:
         raise SuppressionError(f"not an email address: {address!r}")
     return cleaned
 
 
 def address_key(address: str) -> str:
-    """What an address is looked up by: the subscribers list's normal form (one function for
-    both, :func:`~digest.audience.addresses.normalise_address`, so ``user@bücher.de`` typed here
-    finds ``user@xn--bcher-kva.de`` read from the CSV), lower-cased. An address email-validator
-    refuses but that looks like one (a provider may report such) keys as written: no subscriber
-    can have it, yet the record is kept. Raises SuppressionError for what is no address."""
-    cleaned = normalize_address(address)
-    return (normalise_address(cleaned) or cleaned).lower()
+    """What a row is keyed by (:func:`digest.addresses.address_key`: the subscribers list's
+    normal form, so ``user@bücher.de`` typed here finds ``user@xn--bcher-kva.de`` read from the
+    CSV); SuppressionError for what is no address."""
+    key = _key(checked_address(address))
+    assert key is not None  # checked_address() refused what has no key
+    return key
 
 
 def utc_timestamp(moment: datetime | str | None = None) -> str:
@@ -190,30 +180,26 @@ class SuppressionStore:
     """
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / DB_NAME
+        self.path = database_path(state_dir)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we open every transaction ourselves with BEGIN IMMEDIATE, so a
-            # writer waits for the lock up front instead of failing half-way through.
-            self._db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            with self._transaction() as db:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                table_sql = db.execute(
-                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'"
-                ).fetchone()[0]
-                if "soft-bounced" not in table_sql:
-                    for statement in _MIGRATE_REASONS.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
+            # Every transaction is opened here with BEGIN IMMEDIATE, so a writer waits for the
+            # lock up front instead of failing half-way through.
+            self._db = open_database(state_dir, _SCHEMA, durable=True)
+            self._migrate_reasons()
         except (OSError, sqlite3.Error) as exc:
             raise SuppressionError(f"cannot open the suppression store {self.path}: {exc}") from exc
+
+    def _migrate_reasons(self) -> None:
+        """A store made before ``soft-bounced`` existed gets the table with the new CHECK."""
+        table = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'"
+        ).fetchone()
+        if table is None or "soft-bounced" in table[0]:
+            return
+        with self._transaction() as db:
+            for statement in _MIGRATE_REASONS.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -280,7 +266,7 @@ class SuppressionStore:
         rows = [
             (
                 address_key(address),
-                normalize_address(address),
+                checked_address(address),
                 _check_reason(reason),
                 source,
                 utc_timestamp(created_at),
@@ -425,8 +411,8 @@ class SuppressionStore:
         count. Returns ``(new suppressions, soft bounces counted)``, or None when a report of
         this id was already imported (re-importing a mailbox counts nothing twice)."""
         now = utc_timestamp()
-        hard_rows = [(normalize_address(a), address_key(a), status) for a, status in hard]
-        soft_rows = [(normalize_address(a), address_key(a), status) for a, status in soft]
+        hard_rows = [(checked_address(a), address_key(a), status) for a, status in hard]
+        soft_rows = [(checked_address(a), address_key(a), status) for a, status in soft]
         with self._transaction() as db:
             try:
                 cursor = db.execute(
@@ -464,7 +450,7 @@ class SuppressionStore:
         ``soft-bounced``): those that bounced softly in each of the last
         :data:`SOFT_BOUNCE_EDITIONS` editions the send ledger holds for them."""
         now = utc_timestamp()
-        rows = [(address_key(a), normalize_address(a), status) for a, status in bounces]
+        rows = [(address_key(a), checked_address(a), status) for a, status in bounces]
         suppressed: list[str] = []
         with self._transaction() as db:
             try:

@@ -38,6 +38,7 @@ from digest.backends.base import (
     OutgoingMessage,
 )
 from digest.errors import BackendError, ConfigError
+from digest.placeholders import holds_placeholder, neutralise_html, neutralise_text
 from digest.settings import DIGEST_FROM, Setting, Settings, secret_setting
 
 MAX_RECIPIENTS_PER_REQUEST = 1000  # Mailgun's hard limit for batch sending
@@ -53,10 +54,6 @@ _DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=120.0, pool=30.
 _MAX_ERROR_CHARS = 500
 _USER_AGENT = "digest (+https://pypi.org/project/digest)"
 
-# Text Mailgun would fill on its own: recipient variables and its unsubscribe placeholders.
-_PLACEHOLDER = re.compile(
-    r"%(?=recipient[.%]|(?:mailing_list_|tag_)?unsubscribe_url%)", re.IGNORECASE
-)
 _TRY_AGAIN_AFTER = re.compile(r"try again after\s+([^\"\n]+?)\s*(?:[.\"}]|$)", re.IGNORECASE)
 # Headers Mailgun builds from its own parameters, or that this backend sets from the campaign.
 _NOT_PASSED_AS_HEADERS = frozenset(
@@ -188,18 +185,6 @@ def _domain_url(settings: Settings, endpoint: str) -> str:
 # -- building one request ----------------------------------------------------------------------
 
 
-def _neutralise_html(text: str) -> str:
-    return _PLACEHOLDER.sub("&#37;", text)
-
-
-def _neutralise_text(text: str) -> str:
-    return _PLACEHOLDER.sub("%\u200b", text)
-
-
-def _has_placeholder(text: str) -> bool:
-    return _PLACEHOLDER.search(text) is not None
-
-
 def _header_safe(value: str, what: str) -> str:
     if any(ch in value for ch in "\r\n\x00"):
         raise ValueError(f"{what} holds a line break or NUL")
@@ -280,8 +265,8 @@ def _bodies(campaign: CampaignInfo, names: _VariableNames) -> _Bodies:
         names(slot)  # the well-known slots keep their own names
     names("message_id")
     recorder = _SlotRecorder()
-    html = _neutralise_html(campaign.html.fill(recorder, raw=True))
-    text = _neutralise_text(campaign.text.fill(recorder, raw=True))
+    html = neutralise_html(campaign.html.fill(recorder, raw=True))
+    text = neutralise_text(campaign.text.fill(recorder, raw=True))
     # The well-known values travel even when the templates do not show them (they are small,
     # and a curator's Mailgun-side features such as webhooks may use them).
     slot_variables = {slot: names(slot) for slot in (*_BUILTIN_SLOTS, *recorder.names)}
@@ -442,7 +427,7 @@ class MailgunBackend(Backend):
         def constant(key: str, value: str) -> str:
             """A campaign-wide value; if it holds text Mailgun would fill, send it as data."""
             _header_safe(value, key)
-            if not _has_placeholder(value):
+            if not holds_placeholder(value):
                 return value
             variable = names(key)
             shared[variable] = value
@@ -469,7 +454,7 @@ class MailgunBackend(Backend):
         message_headers = [_message_headers(m) for m in messages]
         for name in message_headers[0]:
             values = [h[name] for h in message_headers]
-            if len(set(values)) == 1 and not _has_placeholder(values[0]):
+            if len(set(values)) == 1 and not holds_placeholder(values[0]):
                 data[f"h:{name}"] = values[0]
                 continue
             variable = names(f"header:{name}", name)

@@ -32,6 +32,7 @@ _COMMAND_MODULES = {
     "new": "new",
     "add": "add",
     "links": "links",
+    "templates": "templates",
 }
 
 

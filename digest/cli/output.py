@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from digest.errors import DigestError, Problem, ProblemsError
+
+if TYPE_CHECKING:
+    from digest.audience.suppressions import SuppressionStore
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -68,3 +72,14 @@ def run_guarded(command: click.Group) -> int:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's own flush
         return 0
     return result if isinstance(result, int) else 0
+
+
+def print_already_suppressed(store: SuppressionStore, address: str) -> None:
+    """What `add` and `unsubscribe` say when the address was on the list before."""
+    existing = store.get(address)
+    assert existing is not None  # add() just said it is there
+    out.print(
+        f"{existing.address} was already suppressed ({existing.reason}, "
+        f"{existing.source}, since {existing.created_at}).",
+        markup=False,
+    )

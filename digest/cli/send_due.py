@@ -6,17 +6,13 @@ are due and sends each, oldest first. :class:`CliEvents` is how a run talks to t
 log collector): it prints problems, warnings and the list's counts, asks for confirmation, draws
 the progress bar on a terminal; with ``--log-format json`` every line becomes one JSON object on
 stderr (``ts``, ``level``, ``event``, ``slug``, ``message``...), which a log collector reads as is.
-
-``DIGEST_NOW`` (an ISO 8601 time with its offset, e.g. ``2026-03-31T10:00:00Z``) replaces the
-clock for ``--due``. It is a testing aid, read only here, never by the core.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,18 +21,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from digest.cli import typed_command
+from digest.cli.clock import current_time
 from digest.cli.output import err, out, print_error, print_problems
 from digest.errors import ConfigError, DigestError, LockedError, Problem, ProblemsError
-from digest.schedule import DEFAULT_MAX_LATE, DueDecision, due_editions, parse_duration
+from digest.schedule import DEFAULT_MAX_LATE, DueDecision, due_editions
 from digest.send.run import Confirmation, EditionRun, SendRequest, run_edition
 from digest.settings import Settings, load_settings
+from digest.times import parse_duration
 
 if TYPE_CHECKING:
     from digest.audience.subscribers import SubscriberReport
     from digest.send.campaign import Progress as SendProgress
 
 LOG_FORMATS = ("text", "json")
-NOW_VARIABLE = "DIGEST_NOW"
 
 
 # --------------------------------------------------------------------------- the event log
@@ -236,26 +233,6 @@ def print_run(run: EditionRun, log: EventLog, slug: str | None = None) -> None:
         say(f"Dry run: the messages are in {run.outbox}/ (nothing was sent).")
     elif request.test_address and result.sent:
         say(f"Proof sent to {request.test_address} (not recorded).")
-
-
-# --------------------------------------------------------------------------- the clock
-
-
-def current_time(environ: Mapping[str, str] | None = None) -> datetime:
-    """Now, or the time in DIGEST_NOW (a testing aid) when it is set."""
-    raw = (os.environ if environ is None else environ).get(NOW_VARIABLE, "").strip()
-    if not raw:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ConfigError(
-            f"{NOW_VARIABLE} must be an ISO 8601 time with its offset, "
-            f"e.g. 2026-03-31T10:00:00Z, not {raw!r}"
-        )
-    return moment
 
 
 # --------------------------------------------------------------------------- the runs

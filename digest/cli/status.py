@@ -35,13 +35,14 @@ def status(edition: str, as_json: bool) -> int:
       digest status 2026-03 --json
     """
     from digest.audience.suppressions import SuppressionStore
-    from digest.ledger import DB_NAME, Ledger
+    from digest.ledger import Ledger
+    from digest.state import has_database
 
     settings = load_settings()
     slug = _slug_of(edition)
     unsubscribed = 0
     origins: dict[tuple[str, str], int] = {}
-    if not (settings.state_dir / DB_NAME).is_file():
+    if not has_database(settings.state_dir):
         summary = None
     else:
         with Ledger(settings.state_dir) as ledger:
@@ -157,11 +158,12 @@ def _missed(edition: str, state_dir: Path) -> str | None:
     send_at and never finished), or None. Only an edition file tells its send_at."""
     if not (_is_file_name(edition) and Path(edition).is_file()):
         return None
-    from digest.cli.send_due import current_time
-    from digest.ledger import DB_NAME, Ledger
+    from digest.cli.clock import current_time
+    from digest.ledger import Ledger
     from digest.schedule import decide
+    from digest.state import has_database
 
-    if (state_dir / DB_NAME).is_file():
+    if has_database(state_dir):
         with Ledger(state_dir) as ledger:
             decision = decide(Path(edition), now=current_time(), ledger=ledger)
     else:

@@ -11,7 +11,7 @@ import click
 
 from digest.audience.suppressions import REASONS, Suppression, SuppressionStore
 from digest.cli import cli
-from digest.cli.output import err, out
+from digest.cli.output import err, out, print_already_suppressed
 from digest.settings import load_settings
 
 
@@ -131,8 +131,8 @@ def _export_to_file(store: SuppressionStore, path: Path, reason: str | None) -> 
 def sync_command() -> int:
     """Pull Mailgun's unsubscribes, bounces and complaints for MAILGUN_DOMAIN into the list."""
     # Imported here: only this command needs the Mailgun backend and httpx.
-    from digest.audience.sync import sync_from_mailgun
     from digest.backends.mailgun import MAILGUN_DOMAIN
+    from digest.send.suppression_sync import sync_from_mailgun
 
     settings = load_settings()
     settings.require("MAILGUN_API_KEY", "MAILGUN_DOMAIN")
@@ -148,14 +148,3 @@ def sync_command() -> int:
     if report.skipped:
         err.print(f"{report.skipped} Mailgun entries skipped (no usable address).")
     return 0
-
-
-def print_already_suppressed(store: SuppressionStore, address: str) -> None:
-    """What `add` and `unsubscribe` say when the address was on the list before."""
-    existing = store.get(address)
-    assert existing is not None  # add() just said it is there
-    out.print(
-        f"{existing.address} was already suppressed ({existing.reason}, "
-        f"{existing.source}, since {existing.created_at}).",
-        markup=False,
-    )

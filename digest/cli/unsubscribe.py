@@ -9,8 +9,7 @@ import click
 
 from digest.audience.suppressions import SuppressionStore
 from digest.cli import cli
-from digest.cli.output import out
-from digest.cli.suppressions import print_already_suppressed
+from digest.cli.output import out, print_already_suppressed
 from digest.errors import ConfigError
 from digest.settings import Settings, load_settings
 from digest.tokens import verify_token

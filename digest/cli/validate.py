@@ -64,16 +64,14 @@ def _check_send_setup(
 
     from digest.audience.subscribers import SubscriberReport
     from digest.audience.suppressions import SuppressionStore
-    from digest.ledger import DB_NAME
     from digest.send.preflight import check_send_setup
     from digest.settings import load_settings
+    from digest.state import has_database
 
     settings = load_settings()
     report = SubscriberReport(path=subscribers_path)
     # Suppressed addresses are left out of every send: count them, but create no state folder.
-    store = (
-        SuppressionStore(settings.state_dir) if (settings.state_dir / DB_NAME).is_file() else None
-    )
+    store = SuppressionStore(settings.state_dir) if has_database(settings.state_dir) else None
     try:
         problems = check_send_setup(
             edition,

@@ -39,6 +39,7 @@ from digest.edition.markdown import rendering_parser
 from digest.edition.model import Edition
 from digest.errors import TemplateError
 from digest.newsletter import Newsletter
+from digest.placeholders import neutralise_html, neutralise_text
 from digest.render.locations import (  # re-exported: callers import them from here
     HTML_TEMPLATE,
     TEXT_TEMPLATE,
@@ -49,7 +50,7 @@ from digest.render.merge import SlotMarkers, escape_html, escape_text
 from digest.render.palette import dark_accent
 from digest.render.result import RenderedEdition, RenderWarning  # re-exported
 from digest.render.sample import sample_values
-from digest.render.text import PROVIDER_VARIABLE, TextComposer, neutralise_provider_variables
+from digest.render.text import TextComposer
 from digest.settings import Settings
 
 GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room to spare
@@ -95,7 +96,7 @@ def render_edition(
     # in the body. Content is never a template: in the HTML the % of such text is written as
     # &#37;, which a mail client shows as "%" but the provider does not recognise. Done after
     # premailer, which would decode the entity again. (The text twin gets a zero-width space.)
-    html = PROVIDER_VARIABLE.sub("&#37;", html)
+    html = neutralise_html(html)
     html_template = html_markers.compile(html, escape=escape_html)
 
     text_markers = SlotMarkers()
@@ -103,7 +104,7 @@ def render_edition(
     text_context = _context(edition, identity, archive, text_markers, markdown=composer.markdown)
     text_context["text"] = composer
     text = _render_template(environment, TEXT_TEMPLATE, text_context)
-    text = neutralise_provider_variables(_tidy_text(text))
+    text = neutralise_text(_tidy_text(text))
     text_template = text_markers.compile(text, escape=escape_text)
 
     # Measured as `digest build` writes it when no settings are given.

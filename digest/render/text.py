@@ -8,7 +8,6 @@ addresses are listed at the end of each section, or at the end of the message fo
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,17 +21,6 @@ WIDTH = 78
 # Joins a label to its "[n]" so the wrapper never leaves a reference alone at a line's start.
 # A private-use character: textwrap does not break on it and content cannot sensibly hold it.
 _GLUE = "\ue000"
-# Mailgun's batch sending substitutes %recipient.x% (and %unsubscribe_url%-style variables) in
-# the body. Content is never a template: a zero-width space after the % keeps such text visible
-# to the reader but unrecognisable to the provider.
-PROVIDER_VARIABLE = re.compile(
-    r"%(?=recipient|(?:tag_|mailing_list_)?unsubscribe_url%)", re.IGNORECASE
-)
-
-
-def neutralise_provider_variables(text: str) -> str:
-    """Text in which no provider-side merge variable can be recognised."""
-    return PROVIDER_VARIABLE.sub("%\u200b", text)
 
 
 def wrap(text: str, indent: str = "", first: str | None = None, width: int = WIDTH) -> str:
@@ -208,10 +196,8 @@ class _MarkdownToText:
 
 
 __all__ = [
-    "PROVIDER_VARIABLE",
     "WIDTH",
     "References",
     "TextComposer",
-    "neutralise_provider_variables",
     "wrap",
 ]

@@ -216,7 +216,7 @@ def run_edition(
 def _refuse_before_send_at(edition_path: Path, edition: Edition, now: datetime) -> None:
     """A real send waits for the edition's send_at (a proof and a dry run do not): sending
     two weeks early by mistake cannot be undone."""
-    from digest.schedule import format_duration, format_time
+    from digest.times import format_duration, format_time
 
     if edition.send_at is None or edition.send_at <= now:
         return
@@ -255,7 +255,7 @@ def _open_state(
 
     if request.records:
         from digest.ledger import Ledger
-        from digest.schedule import edition_lock
+        from digest.state import edition_lock
 
         stack.enter_context(edition_lock(settings.state_dir, edition.slug))
         suppressions = stack.enter_context(SuppressionStore(settings.state_dir))
@@ -264,9 +264,9 @@ def _open_state(
         ledger = stack.enter_context(Ledger(settings.state_dir))
         return ledger, suppressions
     if request.dry_run and not request.test_address:
-        from digest.ledger import DB_NAME
+        from digest.state import has_database
 
-        if (settings.state_dir / DB_NAME).is_file():
+        if has_database(settings.state_dir):
             return None, stack.enter_context(SuppressionStore(settings.state_dir))
     return None, None
 
@@ -276,7 +276,7 @@ def _sync_mailgun_suppressions(
 ) -> None:
     """Pull Mailgun's unsubscribes, bounces and complaints first; a failure only warns (Mailgun
     itself never delivers to an address on its suppression lists)."""
-    from digest.audience.sync import sync_from_mailgun
+    from digest.send.suppression_sync import sync_from_mailgun
 
     try:
         report = sync_from_mailgun(store, settings)

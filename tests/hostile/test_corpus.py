@@ -158,9 +158,30 @@ def test_the_good_twins_pass(tmp_path: Path, run_digest: Any, send_env: dict[str
         assert result.exit_code == 0, result.output
 
 
-def test_corpus_figures(
+def test_the_corpus_holds_every_hostile_input_the_contract_names(
     capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """Contract §1 and §2 name these; each must stay in the corpus (and so be run above)."""
+    assert {
+        "alias-bomb",
+        "recursive-alias",
+        "duplicate-key",
+        "nul-byte",
+        "50-mb",
+        "python-tag",
+        "two-documents",
+    } <= set(YAML_CORPUS)
+    assert {
+        "cr-header-injection",
+        "nul-in-a-name",
+        "too-many-fields",
+        "unknown-status",
+        "bad-address",
+        "header-only",
+        "50-mb-field",
+    } <= set(CSV_CORPUS)
+    # Each case names the message it must produce, never an empty (always-true) fragment.
+    assert all(fragment.strip() for _, fragment in [*YAML_CORPUS.values(), *CSV_CORPUS.values()])
     publish(
         "broken-file corpus",
         {"yaml_files": len(YAML_CORPUS), "csv_files": len(CSV_CORPUS), "good_twins": 3},

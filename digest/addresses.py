@@ -1,5 +1,5 @@
-"""One normal form for an email address, shared by the subscribers list and the suppression
-store, so an address typed in either place finds its twin in the other.
+"""One normal form for an email address, shared by the subscribers list, the suppression store
+and bounce reports, so an address typed or reported in one place finds its twin in the others.
 
 The form is email-validator's: the domain lower-cased and in its ASCII (IDNA) form whenever the
 local part is ASCII (``user@bücher.de`` -> ``user@xn--bcher-kva.de``), the whole address in its
@@ -16,6 +16,8 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from digest.reserved_domains import policy
 
+_MAX_ADDRESS_LENGTH = 320  # RFC 3696 erratum: 64 + 1 + 255
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 # RFC 5322 dot-atom: the only ASCII local parts email-validator accepts with its defaults.
 _DOT_ATOM_LOCAL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -45,6 +47,33 @@ def normalise_address(address: str) -> str | None:
     except EmailNotValidError:
         return None
     return checked.ascii_email or checked.normalized
+
+
+def cleaned_address(address: str) -> str | None:
+    """The address as a person or a report wrote it, without surrounding space and angle
+    brackets; None when it cannot be an address at all (no local part or domain, a space or a
+    control character, too long). Looser than :func:`normalise_address`: a provider may report
+    an address email-validator refuses, and such a record is still kept."""
+    cleaned = address.strip().removeprefix("<").removesuffix(">").strip()
+    local, at, domain = cleaned.rpartition("@")
+    if (
+        not at
+        or not local
+        or not domain
+        or len(cleaned) > _MAX_ADDRESS_LENGTH
+        or _SPACE_OR_CONTROL.search(cleaned)
+    ):
+        return None
+    return cleaned
+
+
+def address_key(address: str) -> str | None:
+    """What an address is compared and looked up by: its normal form (or, when
+    email-validator refuses it, its cleaned form), lower-cased; None for what is no address."""
+    cleaned = cleaned_address(address)
+    if cleaned is None:
+        return None
+    return (normalise_address(cleaned) or cleaned).lower()
 
 
 def why_invalid(address: str) -> str:

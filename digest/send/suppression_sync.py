@@ -17,7 +17,7 @@ import httpx
 from digest.audience.suppressions import (
     SuppressionError,
     SuppressionStore,
-    normalize_address,
+    checked_address,
 )
 from digest.backends.mailgun import fetch_suppressions
 from digest.settings import Settings
@@ -54,7 +54,7 @@ def sync_from_mailgun(
         for address, reason, created_at in batch:
             seen += 1
             try:
-                normalize_address(address)
+                checked_address(address)
             except SuppressionError:
                 skipped += 1
                 continue
