@@ -3,7 +3,8 @@
 Rendering (Jinja2 -> MJML -> premailer) and importing what renders cost about 0.25 s of every
 send; a resumed run, a ``--limit`` run or a scheduled retry renders the very same edition. The
 result (two merge templates, the warnings, the sample size) is stored as JSON in
-``<DIGEST_STATE_DIR>/rendered/<slug>.json`` with the key it was made from: a BLAKE2b hash of
+``<DIGEST_STATE_DIR>/rendered/<slug>.json`` (0600, written atomically by :mod:`digest.files`)
+with the key it was made from: a BLAKE2b hash of
 everything that shapes it (the edition file, its ``digest.toml``, every template file, the
 render code itself, the archive link setting). Any change gives another key, and the edition is
 rendered again; a cache file that is unreadable, or of another key, is simply ignored. JSON, not
@@ -15,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digest.files import private_folder, write_file_atomically
 from digest.newsletter import newsletter_file_for
 
 if TYPE_CHECKING:
@@ -124,12 +124,5 @@ def _store(path: Path, key: str, rendered: RenderedEdition) -> None:
         "warnings": [[str(w), getattr(w, "topic", "")] for w in rendered.warnings],
         "html_bytes": rendered.html_bytes,
     }
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    private_folder(path.parent)
+    write_file_atomically(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
