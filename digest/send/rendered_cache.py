@@ -124,5 +124,6 @@ def _store(path: Path, key: str, rendered: RenderedEdition) -> None:
         "warnings": [[str(w), getattr(w, "topic", "")] for w in rendered.warnings],
         "html_bytes": rendered.html_bytes,
     }
+    private_folder(path.parent.parent)  # the state folder itself, when this is the first write
     private_folder(path.parent)
     write_file_atomically(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
