@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from digest.edition.load import load_edition
 from digest.errors import DigestError, ProblemsError
+from digest.newsletter import find_newsletter
 from digest.preview.checks import Check, run_checks
 from digest.preview.frame import count_dark_rules
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
+from digest.render.web import render_web_page
 from digest.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ class Snapshot:
     subject: str
     preheader: str | None
     html: str  # filled with the sample subscriber's values, exactly as sent
+    web_html: str  # the web edition, as `digest publish` writes it (no personal data)
     text: str
     html_bytes: int
     dark_rules: int
@@ -131,11 +134,14 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
     started = time.perf_counter()
     try:
         edition = load_edition(options.edition_path)
+        newsletter = find_newsletter(options.edition_path)
         rendered = render_edition(
             edition,
+            newsletter=newsletter,
             archive_url=options.settings.archive_url,
             templates_dir=options.templates_dir,
         )
+        web_html = render_web_page(edition, newsletter, templates_dir=options.templates_dir)
         values, subscriber_checks = _subscriber_values(options, edition.slug)
         html = rendered.html.fill(values)
         text = rendered.text.fill(values)
@@ -173,6 +179,7 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
         subject=edition.subject,
         preheader=edition.preheader,
         html=html,
+        web_html=web_html,
         text=text,
         html_bytes=len(html.encode("utf-8")),
         dark_rules=dark_rules,

@@ -166,9 +166,14 @@ def run_edition(
         )
 
     def render() -> RenderedEdition:
+        from digest.newsletter import find_newsletter
         from digest.render.email import render_edition
 
-        return render_edition(edition, archive_url=settings.archive_url)
+        # The newsletter beside the edition: its identity, and the default "view in browser"
+        # link (its digest.toml is part of the cache key).
+        return render_edition(
+            edition, newsletter=find_newsletter(edition_path), archive_url=settings.archive_url
+        )
 
     # A rerun, a --limit run or --due finds the edition rendered in the state folder, and
     # imports nothing of the renderer.
