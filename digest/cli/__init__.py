@@ -35,6 +35,7 @@ _COMMAND_MODULES = {
     "links": "links",
     "templates": "templates",
     "secret": "secret",
+    "doctor": "doctor",
 }
 
 
