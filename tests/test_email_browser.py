@@ -151,6 +151,21 @@ def test_light_design_holds_where_style_blocks_are_dropped(browser, email_file: 
     )
     assert [text for text, ratio, _, _ in page.evaluate(CONTRASTS) if ratio < 4.5] == []
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # The hierarchy survives on inline styles alone: section > group > item title > body text >
+    # kicker, and the small text keeps its grey.
+    sizes = page.evaluate(
+        """(SUMMARY) => Object.fromEntries(Object.entries({
+            section: 'h2', group: 'h3', title: 'p.t', body: SUMMARY, kicker: '.k',
+            compact_note: '.c .s',
+        }).map(([part, selector]) => [part, parseFloat(getComputedStyle(
+            document.querySelector(selector)).fontSize)]))""",
+        SUMMARY,
+    )
+    order = ["section", "group", "title", "body", "compact_note", "kicker"]
+    assert [sizes[part] for part in order] == sorted(sizes.values(), reverse=True), sizes
+    assert len(set(sizes[part] for part in ("section", "group", "title", "body"))) == 4
+    grey = page.evaluate("getComputedStyle(document.querySelector('.k')).color")
+    assert grey == "rgb(87, 96, 106)"
     page.close()
 
 

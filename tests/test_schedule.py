@@ -23,10 +23,10 @@ from digest.schedule import (
     due_editions,
     github_workflow,
     normalize_cron,
-    parse_duration,
     systemd_units,
 )
 from digest.state import edition_lock
+from digest.times import parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)

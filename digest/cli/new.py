@@ -54,7 +54,7 @@ def new(content_dir: Path, slug: str | None, send_at: datetime | None) -> int:
       digest new content/ --slug 2026-04-special --send-at 2026-04-15T09:00:00Z
     """
     from digest.curate.new import start_next_edition
-    from digest.schedule import format_time
+    from digest.times import format_time
 
     made = start_next_edition(content_dir, slug=slug, send_at=send_at)
     when = f", to be sent {format_time(made.send_at)}" if made.send_at else ""

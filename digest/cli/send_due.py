@@ -24,9 +24,10 @@ from digest.cli import typed_command
 from digest.cli.clock import current_time
 from digest.cli.output import err, out, print_error, print_problems
 from digest.errors import ConfigError, DigestError, LockedError, Problem, ProblemsError
-from digest.schedule import DEFAULT_MAX_LATE, DueDecision, due_editions, parse_duration
+from digest.schedule import DEFAULT_MAX_LATE, DueDecision, due_editions
 from digest.send.run import Confirmation, EditionRun, SendRequest, run_edition
 from digest.settings import Settings, load_settings
+from digest.times import parse_duration
 
 if TYPE_CHECKING:
     from digest.audience.subscribers import SubscriberReport

@@ -203,7 +203,7 @@ def run_edition(
 def _refuse_before_send_at(edition_path: Path, edition: Edition, now: datetime) -> None:
     """A real send waits for the edition's send_at (a proof and a dry run do not): sending
     two weeks early by mistake cannot be undone."""
-    from digest.schedule import format_duration, format_time
+    from digest.times import format_duration, format_time
 
     if edition.send_at is None or edition.send_at <= now:
         return
