@@ -249,6 +249,22 @@ DIGEST_STATE_DIR = Setting(
     example=".digest",
 )
 
+
+def _dns_server(text: str) -> tuple[str, int]:
+    parsed = host_and_port(text, default_port=53)
+    if parsed is None:
+        raise ValueError(f"must be host:port, e.g. 127.0.0.1:53, not {text!r}")
+    return parsed
+
+
+DIGEST_DNS_SERVER: Setting[tuple[str, int] | None] = Setting(
+    "DIGEST_DNS_SERVER",
+    "the DNS server `digest doctor` asks, as host:port (default: the system's resolver)",
+    _dns_server,
+    None,
+    example="1.1.1.1:53",
+)
+
 DIGEST_ALLOW_RESERVED_DOMAINS = flag_setting(
     "DIGEST_ALLOW_RESERVED_DOMAINS",
     "yes lets addresses at .test, .invalid, .localhost and .local pass, DIGEST_FROM included "
@@ -265,6 +281,7 @@ _CORE_FIELDS: dict[str, Setting[Any]] = {
     "unsubscribe_mailto": DIGEST_UNSUBSCRIBE_MAILTO,
     "archive_url": DIGEST_ARCHIVE_URL,
     "state_dir": DIGEST_STATE_DIR,
+    "dns_server": DIGEST_DNS_SERVER,
 }
 # DIGEST_ALLOW_RESERVED_DOMAINS fills no field: loading the settings applies it to every address
 # check of the command (digest.reserved_domains).
@@ -320,6 +337,7 @@ class Settings:
     unsubscribe_mailto: str | None = None
     archive_url: str | None = None  # template holding {slug}
     state_dir: Path = Path(".digest")
+    dns_server: tuple[str, int] | None = None  # DIGEST_DNS_SERVER, for `digest doctor`
 
     # Every raw value (environment over .env): what backends' declared keys are read from.
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -417,3 +435,23 @@ def _is_local_http(url: str) -> bool:
     """http:// is tolerated for a local endpoint only (tests, a curator trying it out)."""
     lowered = url.lower()
     return lowered.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+
+
+def host_and_port(text: str, *, default_port: int) -> tuple[str, int] | None:
+    """``host:port``, ``[v6 address]:port`` or a bare host (``default_port``); None if neither."""
+    host, port_text = text, None
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        port_text = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    # More than one colon and no brackets: a bare IPv6 address.
+    if not host or any(c.isspace() for c in host):
+        return None
+    if port_text is None:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return host, int(port_text)

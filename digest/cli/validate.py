@@ -36,7 +36,8 @@ def validate(
 ) -> int:
     """Check EDITION (a YAML file) and print every problem as PATH:LINE:COL: field: message.
 
-    Exits 1 when there is any problem, 0 when all is well.
+    Exits 1 when there is any problem, 0 when all is well. Warnings (those of `digest build`,
+    bad subscriber rows without --strict) are printed and keep the exit code 0.
 
     \b
     Examples:
@@ -51,6 +52,7 @@ def validate(
     # EditionError carries every problem of the file; run_guarded prints them and exits 1.
     edition = load_edition(edition_path)
     out.print(f"{edition_path}: OK — {_summary(edition)}", markup=False)
+    _print_render_warnings(edition)
     if subscribers_path is None:
         return 0
     return _check_send_setup(edition, subscribers_path, backend, strict=strict)
@@ -100,6 +102,22 @@ def _check_send_setup(
         f"{subscribers_path}: OK — ready to send with the {chosen} backend{note}", markup=False
     )
     return 0
+
+
+def _print_render_warnings(edition: Edition) -> None:
+    """What `digest build` warns about (a subject inboxes cut, a size near Gmail's clip...):
+    the same warnings, from the same rendering, so that validate is not silent about them.
+    They do not change the exit code."""
+    from digest.errors import ConfigError
+    from digest.render.email import render_edition
+    from digest.settings import load_settings
+
+    try:
+        archive_url = load_settings().archive_url
+    except ConfigError:
+        archive_url = None  # a send setting's problem is --subscribers' business, not this one's
+    for warning in render_edition(edition, archive_url=archive_url).warnings:
+        err.print(f"warning: {warning}", markup=False)
 
 
 def _summary(edition: Edition) -> str:

@@ -17,7 +17,7 @@ from digest.edition.model import Edition
 from digest.errors import EditionError, Problem, ProblemsError
 from digest.ledger import Ledger
 from digest.newsletter import Newsletter
-from digest.state import has_database
+from digest.state import database_path
 
 EDITION_SUFFIXES = (".yaml", ".yml")
 # Folder names the site itself uses: an edition of that slug would overwrite them.
@@ -117,7 +117,7 @@ def _slug_problems(editions: Sequence[tuple[Edition, Path]]) -> list[Problem]:
 
 def _finish_times(state_dir: Path, slugs: Sequence[str]) -> dict[str, datetime]:
     """The end of each edition's first finished send, from the ledger (none: no state yet)."""
-    if not has_database(state_dir):
+    if not database_path(state_dir).is_file():
         return {}  # never create a state folder just to read it
     times: dict[str, datetime] = {}
     with Ledger(state_dir) as ledger:
