@@ -33,8 +33,10 @@ class RetryPolicy:
     * ``max_backoff``: ... capped at this;
     * ``jitter``: the random share of each wait (0: none; 0.5: between half and all of it), so
       workers refused together do not come back together;
-    * ``max_retry_time``: seconds from a recipient's first deferral after which it is not tried
-      again, whatever attempts are left (None: attempts alone decide);
+    * ``max_retry_time``: seconds a recipient the server throttles (421, 450, 451, 4.7.x,
+      HTTP 429) is retried, from its first throttled try; throttled tries do not count against
+      ``attempts`` (the server asks for a slower pace, which says nothing about the recipient),
+      so this alone ends them (``--max-retry-time``, default 1 h; None: never);
     * ``outage``: seconds of consecutive failures with no success anywhere after which the run
       stops (exit 4): the server is down, a rerun resumes.
     """
@@ -43,7 +45,7 @@ class RetryPolicy:
     backoff: float = 2.0
     max_backoff: float = 60.0
     jitter: float = 0.5
-    max_retry_time: float | None = None
+    max_retry_time: float | None = 3600.0
     outage: float = 30.0
 
     def __post_init__(self) -> None:
@@ -68,8 +70,8 @@ class RetryPolicy:
         return delay
 
     def gives_up(self, attempts: int, deferred_for: float) -> bool:
-        """Whether a recipient tried ``attempts`` times, first deferred ``deferred_for`` seconds
-        ago, is not tried again."""
+        """Whether a recipient tried ``attempts`` times (throttled tries not counted), first
+        throttled ``deferred_for`` seconds ago (0 when never), is not tried again."""
         if attempts >= self.attempts:
             return True
         return self.max_retry_time is not None and deferred_for >= self.max_retry_time

@@ -260,3 +260,36 @@ def test_an_empty_or_foreign_file_imports_nothing(tmp_path: Path, store: Suppres
     report = import_bounces(junk, store, TRUST_EVERY_REPORT)
     assert report.reports == 0
     assert store.count() == 0
+
+
+class _EditionInMessageId(SentMailCheck):
+    """Proves every report, for the edition its Message-ID names (``<2026-04.r1@mx>``)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def evidence(self, message: object) -> Evidence:
+        return Evidence([], [str(message["Message-ID"])])  # type: ignore[index]
+
+    def edition_of(self, evidence: Evidence, address: str) -> str | None:
+        return evidence.message_ids[0].strip("<>").split(".")[0]
+
+
+def test_soft_bounce_reports_of_three_editions_in_a_row_suppress(
+    tmp_path: Path, store: SuppressionStore
+) -> None:
+    months = ("2026-04", "2026-05", "2026-06")
+    for month in months:
+        record_sent(tmp_path / "state", month, "full@example.net", "fine@example.net")
+    first_two = write_mbox(
+        tmp_path / "first.mbox", *(dsn(f"{m}.r1@mx", SOFT_DELAYED) for m in months[:2])
+    )
+    report = import_bounces(first_two, store, _EditionInMessageId())
+    assert (report.soft, report.new_suppressions) == (2, 0)
+    assert not store.contains("full@example.net")
+    third = write_mbox(tmp_path / "third.mbox", dsn(f"{months[2]}.r1@mx", SOFT_DELAYED))
+    report = import_bounces(third, store, _EditionInMessageId())
+    assert report.new_suppressions == 1
+    item = store.get("full@example.net")
+    assert item is not None
+    assert (item.reason, item.source, item.slug) == ("soft-bounced", "dsn", "2026-06")

@@ -365,7 +365,7 @@ def test_a_recipient_deferred_longer_than_max_retry_time_is_given_up() -> None:
     assert not policy.gives_up(attempts=3, deferred_for=59.0)
     assert policy.gives_up(attempts=3, deferred_for=60.0)
     assert policy.gives_up(attempts=10, deferred_for=0.0)
-    assert not RetryPolicy(attempts=10).gives_up(attempts=9, deferred_for=1e9)
+    assert not RetryPolicy(attempts=10, max_retry_time=None).gives_up(attempts=9, deferred_for=1e9)
 
 
 def test_breaker_needs_failures_and_time_without_success() -> None:

@@ -85,17 +85,18 @@ def test_a_550_for_one_recipient_does_not_stop_the_others_and_status_tells(
     edition_file: Path,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", 6)
-    smtp_server.handler.reject["reader0002@example.org"] = "550 5.1.1 User unknown"
+    # Not about the address (that one is suppressed at once, see the test below): retried later.
+    smtp_server.handler.reject["reader0002@example.org"] = "550 5.7.1 Refused by policy"
     env = {**send_env, **smtp_server.env()}
     result = send(run_digest, env, "--yes")
     assert result.exit_code == 3, result.output
-    assert "failed: reader0002@example.org: 550 5.1.1 User unknown" in result.stderr
+    assert "failed: reader0002@example.org: 550 5.7.1 Refused by policy" in result.stderr
     assert len(smtp_server.recipients()) == 5
 
     status = run_digest("status", EDITION, env=env)
     assert status.exit_code == 0
     assert "2026-03: 5 sent, 1 failed, 0 pending (of 6)" in status.stdout
-    assert "reader0002@example.org: 550 5.1.1 User unknown" in status.stdout
+    assert "reader0002@example.org: 550 5.7.1 Refused by policy" in status.stdout
     assert "failures" in status.stdout  # the run's outcome
 
     # A rerun sends nothing again and still says some failed; --retry-failed retries them.
@@ -106,6 +107,57 @@ def test_a_550_for_one_recipient_does_not_stop_the_others_and_status_tells(
     retried = send(run_digest, env, "--yes", "--retry-failed")
     assert retried.exit_code == 0, retried.output
     assert smtp_server.recipients() == dict.fromkeys(subscriber_addresses(6), 1)
+
+
+def test_an_unknown_user_is_suppressed_and_status_and_list_say_where_from(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 4)
+    gone = "reader0001@example.org"
+    smtp_server.handler.reject[gone] = f"550 5.1.1 <{gone}>: Recipient address rejected"
+    env = {**send_env, **smtp_server.env()}
+    assert send(run_digest, env, "--yes").exit_code == 3
+
+    status = run_digest("status", EDITION, env=env)
+    assert "suppressed through this edition: 1 bounced (smtp)" in status.stdout
+    as_json = json.loads(run_digest("status", EDITION, "--json", env=env).stdout)
+    assert as_json["suppressions"] == [{"reason": "bounced", "source": "smtp", "count": 1}]
+    listed = run_digest("suppressions", "list", env=env)
+    [line] = listed.stdout.splitlines()
+    assert line.split()[1:4] == ["bounced", "smtp", gone]
+    assert "edition 2026-03" in line and "5.1.1" in line
+
+    # The next edition leaves the address out: no failure, exit 0.
+    april = edition_file.with_name("2026-04.yaml")
+    april.write_text(edition_file.read_text().replace("slug: 2026-03", "slug: 2026-04"))
+    nxt = run_digest("send", str(april), "--subscribers", "subscribers.csv", "--yes", env=env)
+    assert nxt.exit_code == 0, nxt.output
+    assert "1 suppressed" in nxt.stdout
+    assert smtp_server.handler.rcpt_attempts[gone] == 1
+
+
+def test_max_retry_time_is_a_send_option(
+    run_digest: Run,
+    smtp_server: SMTPTestServer,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+) -> None:
+    write_subscribers(tmp_path / "subscribers.csv", 2)
+    slow = "reader0000@example.org"
+    smtp_server.handler.defer[slow] = (10_000, "450 4.7.1 Error: too much mail")
+    env = {**send_env, **smtp_server.env()}
+    result = send(run_digest, env, "--yes", "--max-retry-time", "0")
+    assert result.exit_code == 3, result.output
+    assert f"failed: {slow}: 450 4.7.1 Error: too much mail (after 1 attempt over" in (
+        result.stderr
+    )
+    bad = send(run_digest, env, "--yes", "--max-retry-time", "soon")
+    assert bad.exit_code == 2 and "--max-retry-time" in bad.output
 
 
 def test_server_down_exits_4_with_a_resume_hint_then_rerun_completes(

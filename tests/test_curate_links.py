@@ -188,3 +188,27 @@ def test_a_name_that_does_not_resolve_is_a_dns_error() -> None:
             raise httpx.ConnectError("[Errno -2] Name or service not known") from cause
     except httpx.ConnectError as exc:
         assert describe_error(exc, FetchLimits()) == "DNS error: no such host"
+
+
+def test_the_preview_checks_panel_shows_the_last_check(web, tmp_path, run_digest):
+    from digest.preview.snapshot import PreviewOptions, Snapshot, render_snapshot
+    from digest.settings import Settings
+
+    state = tmp_path / ".digest"
+    path, _ = write_edition(tmp_path, web, closed_port=closed_port())
+    options = PreviewOptions(edition_path=path, settings=Settings(state_dir=state))
+    before = render_snapshot(options)
+    assert isinstance(before, Snapshot)
+    (unchecked,) = [c for c in before.checks if c.title == "Link check"]
+    assert (unchecked.level, unchecked.detail) == (
+        "info",
+        "not run yet: digest links EDITION checks every link",
+    )
+
+    run_digest("links", str(path), "--timeout", "0.5", env={"DIGEST_STATE_DIR": str(state)})
+    after = render_snapshot(options)
+    assert isinstance(after, Snapshot)
+    (broken,) = [c for c in after.checks if c.title == "Broken links"]
+    assert broken.level == "error"
+    assert broken.detail == "5 broken at the last check (0 min ago)"
+    assert f"{path}:" in broken.items[0] and "404 NOT FOUND" in " ".join(broken.items)

@@ -85,6 +85,7 @@ def test_iter_count_and_counts_by_reason(store: SuppressionStore) -> None:
     assert store.count_by_reason() == {
         "unsubscribed": 1,
         "bounced": 2,
+        "soft-bounced": 0,
         "complained": 0,
         "manual": 0,
     }
@@ -235,6 +236,7 @@ def test_sync_from_mailgun_pages_through_every_list(tmp_path: Path) -> None:
             assert store.count_by_reason() == {
                 "unsubscribed": 4,
                 "bounced": 3,
+                "soft-bounced": 0,
                 "complained": 1,
                 "manual": 1,
             }

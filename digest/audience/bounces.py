@@ -116,6 +116,7 @@ def import_bounces(path: Path, store: SuppressionStore, check: SentMailCheck) ->
         report.reports += 1
         hard: list[tuple[str, str | None]] = []
         soft: list[tuple[str, str | None]] = []
+        soft_editions: dict[str, list[tuple[str, str | None]]] = {}  # slug -> soft bounces
         evidence = check.evidence(message)
         ignored: list[str] = []
         for recipient in recipients:
@@ -124,13 +125,15 @@ def import_bounces(path: Path, store: SuppressionStore, check: SentMailCheck) ->
             except SuppressionError:
                 report.unusable += 1
                 continue
-            if not evidence or check.edition_of(evidence, address) is None:
+            slug = check.edition_of(evidence, address) if evidence else None
+            if slug is None:
                 ignored.append(address)
                 continue
             if recipient.is_hard:
                 hard.append((address, recipient.status))
             elif recipient.is_soft:
                 soft.append((address, recipient.status))
+                soft_editions.setdefault(slug, []).append((address, recipient.status))
         report.not_ours_recipients += len(ignored)
         if ignored and not hard and not soft:
             report.not_ours += 1
@@ -141,6 +144,10 @@ def import_bounces(path: Path, store: SuppressionStore, check: SentMailCheck) ->
             report.already_imported += 1
             continue
         added, soft_counted = outcome
+        # Soft bounces in three editions in a row suppress (the rule the send engine applies
+        # to the temporary refusals it meets itself).
+        for slug, bounces in soft_editions.items():
+            added += len(store.record_edition_soft_bounces(slug, bounces, source=SOURCE))
         report.hard += len(hard)
         report.new_suppressions += added
         report.soft += soft_counted

@@ -33,14 +33,18 @@ from digest.errors import DigestError
 from digest.spreadsheet import neutralise_row
 from digest.state import database_path, open_database
 
-REASONS = ("unsubscribed", "bounced", "complained", "manual")
+REASONS = ("unsubscribed", "bounced", "soft-bounced", "complained", "manual")
 # The subscribers CSV (contract §2) knows only these statuses; `manual` merges back as unsubscribed.
 CSV_STATUS_OF_REASON = {
     "unsubscribed": "unsubscribed",
     "bounced": "bounced",
+    "soft-bounced": "bounced",
     "complained": "complained",
     "manual": "unsubscribed",
 }
+# Soft bounces (a temporary refusal that outlasted every retry) in this many consecutive editions
+# sent to an address suppress it: a mailbox full or a server refusing for three months is gone.
+SOFT_BOUNCE_EDITIONS = 3
 EXPORT_COLUMNS = ("email", "status", "reason", "source", "created_at")
 
 _CHUNK = 500  # bound variables per IN query; far below SQLite's limit, still few round trips
@@ -49,8 +53,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions (
     address_lower TEXT PRIMARY KEY,
     address       TEXT NOT NULL,
-    reason        TEXT NOT NULL
-                  CHECK (reason IN ('unsubscribed', 'bounced', 'complained', 'manual')),
+    reason        TEXT NOT NULL CHECK (reason IN
+                  ('unsubscribed', 'bounced', 'soft-bounced', 'complained', 'manual')),
     source        TEXT NOT NULL,
     created_at    TEXT NOT NULL,
     slug          TEXT,
@@ -68,6 +72,33 @@ CREATE TABLE IF NOT EXISTS bounce_reports (
     report_id   TEXT PRIMARY KEY,
     imported_at TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edition_soft_bounces (
+    address_lower TEXT NOT NULL,
+    slug          TEXT NOT NULL,
+    status        TEXT,
+    source        TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    PRIMARY KEY (address_lower, slug)
+) WITHOUT ROWID;
+"""
+# Stores made before `soft-bounced` existed: SQLite cannot change a CHECK constraint, so the
+# table is copied into one with the new constraint, in the same transaction that opens the store.
+_MIGRATE_REASONS = """
+CREATE TABLE suppressions_new (
+    address_lower TEXT PRIMARY KEY,
+    address       TEXT NOT NULL,
+    reason        TEXT NOT NULL CHECK (reason IN
+                  ('unsubscribed', 'bounced', 'soft-bounced', 'complained', 'manual')),
+    source        TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    slug          TEXT,
+    note          TEXT
+) WITHOUT ROWID;
+INSERT INTO suppressions_new SELECT address_lower, address, reason, source, created_at, slug, note
+    FROM suppressions;
+DROP TABLE suppressions;
+ALTER TABLE suppressions_new RENAME TO suppressions;
+CREATE INDEX IF NOT EXISTS suppressions_by_reason ON suppressions (reason);
 """
 
 
@@ -154,8 +185,21 @@ class SuppressionStore:
             # Every transaction is opened here with BEGIN IMMEDIATE, so a writer waits for the
             # lock up front instead of failing half-way through.
             self._db = open_database(state_dir, _SCHEMA, durable=True)
+            self._migrate_reasons()
         except (OSError, sqlite3.Error) as exc:
             raise SuppressionError(f"cannot open the suppression store {self.path}: {exc}") from exc
+
+    def _migrate_reasons(self) -> None:
+        """A store made before ``soft-bounced`` existed gets the table with the new CHECK."""
+        table = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'"
+        ).fetchone()
+        if table is None or "soft-bounced" in table[0]:
+            return
+        with self._transaction() as db:
+            for statement in _MIGRATE_REASONS.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -322,6 +366,16 @@ class SuppressionStore:
         """How many addresses were suppressed through the links of edition ``slug``."""
         return int(self._query("SELECT COUNT(*) FROM suppressions WHERE slug = ?", (slug,))[0][0])
 
+    def edition_origins(self, slug: str) -> dict[tuple[str, str], int]:
+        """``{(reason, source): count}`` of the suppressions that edition ``slug`` caused: its
+        unsubscribe links, its refusals at send time, the bounce reports about it."""
+        rows = self._query(
+            "SELECT reason, source, COUNT(*) FROM suppressions WHERE slug = ?"
+            " GROUP BY reason, source ORDER BY COUNT(*) DESC, reason, source",
+            (slug,),
+        )
+        return {(str(reason), str(source)): int(n) for reason, source, n in rows}
+
     def count_by_reason(self) -> dict[str, int]:
         """``{reason: count}`` for every reason, zeros included, in REASONS order."""
         counts = dict.fromkeys(REASONS, 0)
@@ -387,6 +441,60 @@ class SuppressionStore:
             except sqlite3.Error as exc:
                 raise SuppressionError(f"cannot write to {self.path}: {exc}") from exc
         return added, len(soft_rows)
+
+    def record_edition_soft_bounces(
+        self, slug: str, bounces: Sequence[tuple[str, str | None]], *, source: str
+    ) -> list[str]:
+        """Note that each ``(address, status)`` of ``bounces`` bounced softly in edition ``slug``
+        (once per edition, however often); return the addresses this suppressed (reason
+        ``soft-bounced``): those that bounced softly in each of the last
+        :data:`SOFT_BOUNCE_EDITIONS` editions the send ledger holds for them."""
+        now = utc_timestamp()
+        rows = [(address_key(a), checked_address(a), status) for a, status in bounces]
+        suppressed: list[str] = []
+        with self._transaction() as db:
+            try:
+                has_ledger = db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'"
+                ).fetchone()
+                for key, address, status in rows:
+                    db.execute(
+                        "INSERT INTO edition_soft_bounces (address_lower, slug, status, source, at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address_lower, slug) DO UPDATE"
+                        " SET status = excluded.status, at = excluded.at",
+                        (key, slug, status, source, now),
+                    )
+                    if not has_ledger:
+                        continue  # without the ledger no edition order is known
+                    # The editions this address was sent (the ledger's rows, newest first), each
+                    # with whether it bounced softly there.
+                    latest = db.execute(
+                        "SELECT EXISTS (SELECT 1 FROM edition_soft_bounces b"
+                        " WHERE b.address_lower = d.address_key AND b.slug = d.slug)"
+                        " FROM deliveries d WHERE d.address_key = ? ORDER BY d.id DESC LIMIT ?",
+                        (key, SOFT_BOUNCE_EDITIONS),
+                    ).fetchall()
+                    if len(latest) < SOFT_BOUNCE_EDITIONS or not all(b for (b,) in latest):
+                        continue
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO suppressions"
+                        " (address_lower, address, reason, source, created_at, slug, note)"
+                        " VALUES (?, ?, 'soft-bounced', ?, ?, ?, ?)",
+                        (
+                            key,
+                            address,
+                            source,
+                            now,
+                            slug,
+                            f"soft bounces in {SOFT_BOUNCE_EDITIONS} editions in a row"
+                            + (f", last {status}" if status else ""),
+                        ),
+                    )
+                    if cursor.rowcount:
+                        suppressed.append(address)
+            except sqlite3.Error as exc:
+                raise SuppressionError(f"cannot write to {self.path}: {exc}") from exc
+        return suppressed
 
     def soft_bounce_count(self, address: str) -> int:
         key = address_key(address)

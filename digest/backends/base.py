@@ -194,6 +194,11 @@ class Backend(ABC):
     async def close(self) -> None:
         """Release connections. Safe to call twice, and after a failed open()."""
 
+    async def trim(self, connections: int) -> None:
+        """Keep at most ``connections`` connections open: the engine slows down because the
+        server throttles. Optional; a backend without a pool keeps this default."""
+        return None
+
 
 def backend_names() -> list[str]:
     """The names of every installed backend: ours and those of other packages."""

@@ -71,6 +71,10 @@ _NOT_PASSED_AS_HEADERS = frozenset(
     }
 )
 _BUILTIN_SLOTS = ("email", "name", "unsubscribe_url")
+# What str.isspace() or a C0 control would find in an address, and what must never be in a header;
+# one search each instead of a Python test per character (a request carries 1,000 recipients).
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
+_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
 DEFAULT_API_URL = "https://api.mailgun.net/v3"
 
 
@@ -404,13 +408,13 @@ class MailgunBackend(Backend):
 
     @staticmethod
     def _problem_with(message: OutgoingMessage, seen: set[str]) -> str | None:
-        if not message.address or any(ch.isspace() or ord(ch) < 32 for ch in message.address):
+        if not message.address or _SPACE_OR_CONTROL.search(message.address):
             return "not a usable address"
         if message.address.lower() in seen:
             # recipient-variables are keyed by address: two copies cannot be told apart.
             return "the same address appears twice in one batch; sent once"
         for name, value in message.headers.items():
-            if any(ch in name + value for ch in "\r\n\x00"):
+            if _BREAK_OR_NUL.search(name) or _BREAK_OR_NUL.search(value):
                 return f"header {name} holds a line break or NUL"
         return None
 
@@ -505,10 +509,14 @@ class MailgunBackend(Backend):
             request = self._build_request(messages)
         except ValueError as exc:  # a campaign-wide value with a line break
             raise BackendError(f"cannot build the Mailgun request: {exc}", transient=False) from exc
+        # The form is encoded into one buffer before it is sent: streamed, httpx writes each of
+        # the 1,000 `to` fields as its own small chunk, a socket write each (~0.5 s a request).
+        outgoing = self._client.build_request(
+            "POST", self.messages_url, data=request.data, files=request.files
+        )
+        outgoing.read()
         try:
-            response = await self._client.post(
-                self.messages_url, data=request.data, files=request.files
-            )
+            response = await self._client.send(outgoing)
         except httpx.TimeoutException as exc:
             raise BackendError(
                 f"Mailgun did not answer in time ({type(exc).__name__}); the batch may or may"

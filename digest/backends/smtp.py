@@ -208,13 +208,22 @@ class SMTPBackend(Backend):
     async def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
         return [await self._send_one(message) for message in messages]
 
+    async def trim(self, connections: int) -> None:
+        """Close idle connections beyond ``connections`` (the engine slows down on throttling;
+        a relay counting connections must see fewer)."""
+        while len(self._idle) > connections:
+            await self._quit(self._idle.pop(0))
+
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
-            try:
-                await connection.quit(timeout=min(self.settings[SMTP_TIMEOUT], 5.0))
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                connection.close()
+            await self._quit(connection)
+
+    async def _quit(self, connection: aiosmtplib.SMTP) -> None:
+        try:
+            await connection.quit(timeout=min(self.settings[SMTP_TIMEOUT], 5.0))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            connection.close()
 
     # -- internals --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from digest.cli.options import backend_option
 from digest.cli.send_due import LOG_FORMATS, current_time, duration_option, run_send
 from digest.retry import RetryPolicy
 from digest.send.campaign import SendOptions
+from digest.send.pacing import AUTO_CEILING, AUTO_START
 from digest.send.run import SendRequest
 
 
@@ -87,9 +88,8 @@ def _retry_option(
     "--concurrency",
     metavar="N",
     type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Messages (SMTP connections, Mailgun requests) in flight at once.",
+    help="The most messages (SMTP connections, Mailgun requests) in flight at once; fewer while "
+    "the server throttles. Default: start at 2 and grow to 8 while the server answers quickly.",
 )
 @click.option(
     "--rate",
@@ -120,6 +120,13 @@ def _retry_option(
     "outage=30s (stop when nothing succeeds for that long); the backend may refine it.",
 )
 @click.option(
+    "--max-retry-time",
+    metavar="DURATION",
+    callback=duration_option,
+    help="How long a recipient the server throttles (421, 450, 451, 4.7.x) is retried before "
+    "it counts as failed (90m, 2h; default 1h; the same as --retry max-retry-time=...).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(LOG_FORMATS),
     default="text",
@@ -136,13 +143,14 @@ def send(
     send_early: bool,
     strict: bool,
     limit: int | None,
-    concurrency: int,
+    concurrency: int | None,
     rate: float | None,
     assume_yes: bool,
     retry_failed: bool,
     due: bool,
     max_late: timedelta | None,
     retry: RetryPolicy | None,
+    max_retry_time: timedelta | None,
     log_format: str,
 ) -> int:
     """Send EDITION to every subscribed row of CSV, in batches; rerun to resume.
@@ -175,6 +183,9 @@ def send(
         raise click.UsageError("--outbox is only used with --dry-run")
     if test_address is not None:
         test_address = _checked_address(test_address)
+    policy = retry or RetryPolicy()
+    if max_retry_time is not None:
+        policy = policy.refined(max_retry_time=max_retry_time.total_seconds())
     request = SendRequest(
         subscribers=subscribers,
         backend=backend,
@@ -182,11 +193,13 @@ def send(
         outbox=outbox,
         test_address=test_address,
         options=SendOptions(
-            concurrency=concurrency,
+            # An explicit --concurrency starts there; the default grows from a safe start.
+            concurrency=concurrency or AUTO_CEILING,
+            start_concurrency=None if concurrency else AUTO_START,
             rate=rate,
             limit=limit,
             retry_failed=retry_failed,
-            retry=retry or RetryPolicy(),
+            retry=policy,
         ),
         assume_yes=assume_yes,
         send_early=send_early,

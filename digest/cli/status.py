@@ -41,6 +41,7 @@ def status(edition: str, as_json: bool) -> int:
     settings = load_settings()
     slug = _slug_of(edition)
     unsubscribed = 0
+    origins: dict[tuple[str, str], int] = {}
     if not has_database(settings.state_dir):
         summary = None
     else:
@@ -48,6 +49,7 @@ def status(edition: str, as_json: bool) -> int:
             summary = ledger.summary(slug)
         with SuppressionStore(settings.state_dir) as store:
             unsubscribed = store.count_for_edition(slug)
+            origins = store.edition_origins(slug)
     missed = _missed(edition, settings.state_dir)
     # The list's suppressed addresses, as the latest run left them out.
     suppressed = summary.runs[-1].counts.get(_SUPPRESSED_KEY, 0) if summary and summary.runs else 0
@@ -72,6 +74,11 @@ def status(edition: str, as_json: bool) -> int:
                 "suppressed": suppressed,
                 "unsubscribed_from_edition": unsubscribed,
                 "missed": missed,
+                # Where this edition's suppressions came from (links, send-time refusals, DSNs).
+                "suppressions": [
+                    {"reason": reason, "source": source, "count": n}
+                    for (reason, source), n in origins.items()
+                ],
                 "first_sent_at": summary.first_sent_at,
                 "last_sent_at": summary.last_sent_at,
                 "failures": [
@@ -111,6 +118,9 @@ def status(edition: str, as_json: bool) -> int:
             f"{unsubscribed:,} unsubscribed through this edition's links",
             markup=False,
         )
+    if origins:
+        parts = ", ".join(f"{n:,} {reason} ({source})" for (reason, source), n in origins.items())
+        out.print(f"suppressed through this edition: {parts}", markup=False)
     if summary.first_sent_at:
         out.print(
             f"first sent {summary.first_sent_at}, last sent {summary.last_sent_at}", markup=False

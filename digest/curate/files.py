@@ -1,5 +1,6 @@
 """Writing edition files safely: a temporary file in the target folder, renamed into place, so
-a crash or a refused edit never leaves a half-written edition behind."""
+a crash or a refused edit never leaves a half-written edition behind (replacing goes through
+:mod:`digest.files`; creating adds the one thing it lacks: never overwrite)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from digest.files import write_file_atomically
 
 
 def _temporary_beside(path: Path, text: str, mode: int) -> str:
@@ -26,14 +29,7 @@ def _temporary_beside(path: Path, text: str, mode: int) -> str:
 
 def replace_file(path: Path, text: str) -> None:
     """Replace ``path``'s content with ``text`` at once, keeping its permissions."""
-    mode = path.stat().st_mode & 0o777
-    temporary = _temporary_beside(path, text, mode)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_file_atomically(path, text.encode("utf-8"), mode=path.stat().st_mode & 0o777)
 
 
 def create_file(path: Path, text: str) -> None:

@@ -29,8 +29,8 @@ from digest.curate.fetching import (
 )
 from digest.edition.markdown import iter_tokens, rendering_parser
 from digest.files import private_folder, write_file_atomically
+from digest.link_results import CACHE_FILE, LinkRun, last_link_check, read_link_file
 
-CACHE_FILE = "links.json"
 CACHE_SECONDS = 3600.0
 PER_HOST = 2
 MARKDOWN_KEYS = frozenset({"intro", "outro", "body", "summary"})
@@ -197,18 +197,6 @@ def check_links(
 # --------------------------------------------------------------------------- the state folder
 
 
-@dataclass(frozen=True)
-class LinkRun:
-    """The last check of one edition, as the preview shows it."""
-
-    slug: str
-    path: str
-    checked_at: float
-    links: int
-    broken: list[dict[str, Any]]  # {where, url, status}
-    notes: list[dict[str, Any]]  # {where, url, note}
-
-
 class _Cache:
     def __init__(self, data: dict[str, Any]) -> None:
         urls = data.get("urls")
@@ -218,11 +206,7 @@ class _Cache:
 
     @classmethod
     def load(cls, state_dir: Path) -> _Cache:
-        try:
-            data = json.loads((state_dir / CACHE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}  # no cache yet, or a damaged one: ask again
-        return cls(data if isinstance(data, dict) else {})
+        return cls(read_link_file(state_dir))
 
     def fresh(self, url: str, now: float) -> LinkResult | None:
         entry = self.urls.get(url)
@@ -271,13 +255,7 @@ class _Cache:
 
 def last_run(state_dir: Path, slug: str) -> LinkRun | None:
     """The results of the last ``digest links`` of edition ``slug``, or None."""
-    entry = _Cache.load(state_dir).runs.get(slug)
-    if not isinstance(entry, dict):
-        return None
-    try:
-        return LinkRun(**entry)
-    except TypeError:
-        return None
+    return last_link_check(state_dir, slug)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from typing import Any, Literal
 
+from digest.link_results import LinkRun
 from digest.render.email import GMAIL_CLIP_WARNING_BYTES, SUBJECT_WARNING_CHARS
 
 # Gmail clips messages whose HTML is larger than about 102 KB behind a "[Message clipped]" link,
@@ -140,6 +141,26 @@ def image_check(images: Iterable[tuple[str, str | None]]) -> Check:
             missing,
         )
     return Check("ok", "Images", f"{len(images)} image(s), each with alt text")
+
+
+def links_check(run: LinkRun | None, now: float) -> Check:
+    """The results of the last ``digest links`` of this edition (it is not run on each save:
+    asking every address is slow and impolite)."""
+    if run is None:
+        return Check("info", "Link check", "not run yet: digest links EDITION checks every link")
+    minutes = max(0, int(now - run.checked_at) // 60)
+    age = f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"
+    if run.broken:
+        items = tuple(f"{b['where']}: {b['status']}: {b['url']}" for b in run.broken)
+        count = len({b["url"] for b in run.broken})  # one address may sit at several places
+        return Check("error", "Broken links", f"{count} broken at the last check ({age})", items)
+    notes = tuple(f"{n['where']}: {n['note']}" for n in run.notes)
+    return Check(
+        "info" if notes else "ok",
+        "Link check",
+        f"all {run.links} link(s) reachable at the last check ({age})",
+        notes,
+    )
 
 
 def dark_mode_check(dark_rules: int) -> Check:

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from digest.edition.load import load_edition
 from digest.errors import DigestError, ProblemsError
+from digest.link_results import last_link_check
 from digest.newsletter import find_newsletter
-from digest.preview.checks import Check, run_checks
+from digest.preview.checks import Check, links_check, run_checks
 from digest.preview.frame import count_dark_rules
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
@@ -183,7 +184,11 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
         text=text,
         html_bytes=len(html.encode("utf-8")),
         dark_rules=dark_rules,
-        checks=(*checks, *subscriber_checks),
+        checks=(
+            *checks,
+            links_check(last_link_check(options.settings.state_dir, edition.slug), time.time()),
+            *subscriber_checks,
+        ),
         warnings=tuple(rendered.warnings),
         render_ms=(time.perf_counter() - started) * 1000,
     )

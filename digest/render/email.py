@@ -25,9 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +40,19 @@ from digest.edition.model import Edition
 from digest.errors import TemplateError
 from digest.newsletter import Newsletter
 from digest.placeholders import neutralise_html, neutralise_text
-from digest.render.merge import MergeTemplate, SlotMarkers, escape_html, escape_text
+from digest.render.locations import (  # re-exported: callers import them from here
+    HTML_TEMPLATE,
+    TEXT_TEMPLATE,
+    default_templates_dir,
+    packaged_templates_dir,
+)
+from digest.render.merge import SlotMarkers, escape_html, escape_text
 from digest.render.palette import dark_accent
+from digest.render.result import RenderedEdition, RenderWarning  # re-exported
 from digest.render.sample import sample_values
 from digest.render.text import TextComposer
 from digest.settings import Settings
 
-HTML_TEMPLATE = "email.mjml.j2"
-TEXT_TEMPLATE = "email.txt.j2"
 GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room to spare
 SUBJECT_WARNING_CHARS = 78
 SIGNATURE_SEPARATOR = "-- "
@@ -62,44 +65,6 @@ _PREVIEW_TEXT_STYLE = re.compile(r"(?:font-size|color):[^;\"]*;?")
 _MJML_RESET = re.compile(r'<style type="text/css">(\s*#outlook a \{)')
 
 cssutils.log.setLevel(logging.CRITICAL)  # it logs every vendor property (mso-*) it does not know
-
-
-class RenderWarning(str):
-    """A warning's text, tagged with what it is about (``size``, ``subject`` or ``preheader``),
-    so a viewer that checks the same thing itself (the preview's checks panel) shows it once."""
-
-    topic: str
-
-    def __new__(cls, text: str, topic: str) -> RenderWarning:
-        warning = super().__new__(cls, text)
-        warning.topic = topic
-        return warning
-
-
-@dataclass(frozen=True)
-class RenderedEdition:
-    """An edition rendered once; ``html`` and ``text`` are filled per recipient."""
-
-    edition: Edition
-    html: MergeTemplate
-    text: MergeTemplate
-    warnings: tuple[str, ...]
-    html_bytes: int  # size of the HTML filled with the sample subscriber's values
-
-
-def default_templates_dir() -> Path:
-    """``./email_templates`` when the working folder has one (a curator's own, e.g. from
-    ``digest templates export``), else the defaults shipped inside the package."""
-    local = Path("email_templates")
-    if (local / HTML_TEMPLATE).is_file():
-        return local.resolve()
-    return packaged_templates_dir()
-
-
-def packaged_templates_dir() -> Path:
-    """The default templates, shipped in the package (so an installed wheel can render)."""
-    # The package is installed as plain files (setuptools, never zipped), so this is a real path.
-    return Path(str(resources.files("digest.render") / "templates"))
 
 
 def render_edition(

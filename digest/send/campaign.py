@@ -18,6 +18,16 @@ It knows two interfaces: where recipients come from (any iterable of
   reply. A batch that cannot be tried at all (server unreachable, connection lost) is never
   marked failed: after ``policy.attempts`` it is left pending and the run ends with exit 4, for a
   rerun to take it;
+* **throttling** (421, 450, 451, 4.7.x, HTTP 429: :mod:`digest.send.replies`) is the server
+  asking for a slower pace, not a verdict on the recipient: the shared :class:`Pacing` takes
+  fewer batches in flight (then spaces them out) and closes idle connections beyond them; the
+  recipient is retried, those attempts not counted against ``policy.attempts``, until
+  ``policy.max_retry_time`` (``--max-retry-time``, 1 h) has passed since its first throttled
+  attempt; only then is it failed. Quiet again, the pace grows back;
+* a recipient refused because the address does not exist (5.1.1, 5.1.2, 5.1.10, or a 550/553
+  saying so) is suppressed at once (reason ``bounced``, source ``smtp``); one failed on a
+  temporary refusal is a soft bounce of this edition, and soft bounces in three editions in a
+  row suppress (reason ``soft-bounced``);
 * a **circuit breaker** stops the run when the server stays down (``breaker_failures``
   consecutive failed attempts with no success for ``policy.outage`` seconds):
   :class:`SendStopped`, exit 4, rerun to resume;
@@ -27,12 +37,15 @@ It knows two interfaces: where recipients come from (any iterable of
 The in-flight window: a message the server accepted is recorded before its worker takes anything
 else, so a ``kill -9`` can lose at most the record of the batches in flight at that instant,
 ``concurrency × batch_size`` messages, which a rerun sends again. Nothing else is lost or resent.
+(Results that arrive in the same turn of the event loop share one ledger transaction; each
+worker still waits for its own results' commit before it takes more work.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import time
 from collections import Counter
@@ -51,6 +64,8 @@ from digest.backends.base import (
 from digest.batching import batched
 from digest.errors import BackendError, ConfigError, DigestError, SendStopped
 from digest.retry import RetryPolicy
+from digest.send.pacing import Pacing
+from digest.send.replies import parse_reply
 
 if TYPE_CHECKING:
     from digest.audience.subscribers import Subscriber
@@ -63,6 +78,9 @@ SKIP_ALREADY_SENT = "already sent"
 SKIP_FAILED_BEFORE = "failed before (use --retry-failed)"
 SKIP_OVER_LIMIT = "over --limit"
 _FAILURES_KEPT = 100
+SUPPRESSION_SOURCE = "smtp"  # refusals read from the server's reply at send time
+# How aiosmtplib shows a refusal when connecting, inside a BackendError's text: "(421, '4.7.0 ..".
+_THROTTLING_IN_TEXT = re.compile(r"\(4(?:21|50|51), |\b4\.7\.\d{1,3}\b")
 
 
 class MessageSource(Protocol):
@@ -75,7 +93,8 @@ class MessageSource(Protocol):
 
 @dataclass(frozen=True)
 class SendOptions:
-    concurrency: int = 4
+    concurrency: int = 4  # the most batches in flight (SMTP connections, Mailgun requests)
+    start_concurrency: int | None = None  # where the adaptive pace starts; None: at concurrency
     rate: float | None = None  # messages per second, smooth; None: as fast as the backend goes
     limit: int | None = None  # send to at most this many recipients in this run
     retry_failed: bool = False
@@ -88,6 +107,10 @@ class SendOptions:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if self.start_concurrency is not None and not (
+            1 <= self.start_concurrency <= self.concurrency
+        ):
+            raise ValueError("start_concurrency must be between 1 and concurrency")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be a positive number of messages per second")
         if self.limit is not None and self.limit < 0:
@@ -233,13 +256,35 @@ class _Fatal(Exception):
     """A worker met an error that must stop the whole run."""
 
 
+def _is_throttling_reply(error: str) -> bool:
+    """A deferral asking for a slower pace: SMTP 421/450/451/4.7.x, or an API's rate limit."""
+    return parse_reply(error).is_throttling or "rate limit" in error.lower()
+
+
+def _is_throttling(exc: BackendError) -> bool:
+    """A whole batch refused for pace: HTTP 420/429, or SMTP 421/4.7.x when connecting."""
+    if exc.status in (420, 429):
+        return True
+    text = str(exc)
+    return bool(_THROTTLING_IN_TEXT.search(text)) or "rate limit" in text.lower()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 @dataclass
 class _Tries:
     """The retry state of one batch while a worker holds it."""
 
     waiting: list[Subscriber]  # still to be tried
     attempts: Counter[str] = field(default_factory=Counter)  # per recipient: deferrals
-    first_deferred: dict[str, float] = field(default_factory=dict)  # monotonic time
+    counted: Counter[str] = field(default_factory=Counter)  # those policy.attempts counts
+    first_deferred: dict[str, float] = field(default_factory=dict)  # first throttled, monotonic
     last_error: dict[str, str] = field(default_factory=dict)
     batch_failures: int = 0  # whole-batch transient errors
 
@@ -252,6 +297,8 @@ class _Sorted:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (address, error)
     deferred: list[Subscriber] = field(default_factory=list)
     retry_after: float | None = None  # the longest wait a server named
+    throttled: bool = False  # the server asked for a slower pace
+    seconds: float = 0.0  # how long the backend took to answer
 
 
 class Campaign:
@@ -289,6 +336,15 @@ class Campaign:
         self._started = time.monotonic()
         self._queued = 0
         self._busy: set[asyncio.Task[None]] = set()
+        self.pacing = Pacing(
+            start=self.options.start_concurrency or self.options.concurrency,
+            ceiling=self.options.concurrency,
+        )
+        self._produced_all = False  # the producer read the whole list
+        self._unread: Iterator[Sequence[Subscriber]] | None = None  # what it had not read
+        self._uncommitted_sent: list[tuple[str, str]] = []
+        self._uncommitted_failed: list[tuple[str, str]] = []
+        self._commit_due: asyncio.Future[None] | None = None
 
     # -- public -------------------------------------------------------------------------------
 
@@ -363,25 +419,65 @@ class Campaign:
                 task.cancel()
         stop_wait.cancel()
         outcomes = await done_all
+        if self._commit_due is not None:
+            # Results of workers cancelled while they waited for the commit: recorded now.
+            with contextlib.suppress(Exception):
+                await self._commit_due
         fatal = None
         for outcome in outcomes:
             if isinstance(outcome, _Fatal):
                 fatal = fatal or outcome.__cause__ or outcome
             elif isinstance(outcome, Exception):
                 fatal = fatal or outcome
-        self.result.left_pending = max(self._queued - self.result.sent - self.result.failed, 0)
+        left = max(self._queued - self.result.sent - self.result.failed, 0)
+        if not self._produced_all:
+            # Stopped before the whole list was read: what is left is also the rest of the list
+            # (issue 14: "Not sent yet: 400" when 1,400 were left). Counted here, in the loop's
+            # thread: the suppression store is not shared with others.
+            left += self._count_unread()
+        self.result.left_pending = left
         return fatal
+
+    def _count_unread(self) -> int:
+        """How many recipients of the part of the list not read yet this run would send to."""
+        if self._unread is None:
+            return max((self.total or 0) - self._queued, 0)
+        limit = self.options.limit
+        room = None if limit is None else max(limit - self._queued, 0)
+        count = 0
+        ignored: Counter[str] = Counter()
+        try:
+            for chunk in self._unread:
+                count += len(
+                    filter_recipients(
+                        chunk,
+                        slug=self.slug,
+                        ledger=self.ledger,
+                        suppressions=self.suppressions,
+                        retry_failed=self.options.retry_failed,
+                        skipped=ignored,
+                    )
+                )
+                if room is not None and count >= room:
+                    return room
+        except (DigestError, OSError, ValueError):
+            # The list became unreadable (or is still being read by the producer's thread):
+            # the planned total is the best count there is.
+            return max((self.total or 0) - self._queued, 0)
+        return count
 
     async def _produce(self) -> None:
         limit = self.options.limit
         batch_size = max(self.backend.batch_size, 1)
         # A chunk smaller than the backend's batch would cut Mailgun's 1,000 down to 500.
         chunks = batched(self.recipients, max(self.options.chunk_size, batch_size))
+        self._unread = chunks
         try:
             while not self._stop.is_set():
                 # Reading and validating CSV rows is CPU work; a thread keeps workers sending.
                 chunk = await asyncio.to_thread(next, chunks, None)
                 if chunk is None:
+                    self._produced_all = True
                     break
                 keep = filter_recipients(
                     chunk,
@@ -431,17 +527,24 @@ class Campaign:
         left stays pending in the ledger for a rerun)."""
         tries = _Tries(waiting=list(batch))
         while tries.waiting and not self._stop.is_set():
-            delay = self._limiter.reserve(len(tries.waiting))
-            if delay and await self._sleep(delay):
-                return
             try:
-                results = await self._send_batch(tries.waiting)
+                async with self.pacing.slot():
+                    # The rate's slot is taken once a batch may go: a batch that waited for
+                    # the pace must not be sent the moment it gets through, right after another.
+                    delay = self._limiter.reserve(len(tries.waiting))
+                    if delay and await self._sleep(delay):
+                        return
+                    started = time.monotonic()
+                    results = await self._send_batch(tries.waiting)
+                    took = time.monotonic() - started
             except BackendError as exc:
                 if not exc.transient:
                     raise
                 go_on = await self._after_batch_error(tries, exc)
             else:
-                go_on = await self._after_results(tries, self._sort(tries, results))
+                answer = self._sort(tries, results)
+                answer.seconds = took
+                go_on = await self._after_results(tries, answer)
             if not go_on:
                 return
 
@@ -460,7 +563,11 @@ class Campaign:
     async def _after_batch_error(self, tries: _Tries, exc: BackendError) -> bool:
         """The whole batch could not be tried (server unreachable, connection lost): not the
         recipients' fault, so they stay pending, never failed. True: try the batch again."""
-        tries.batch_failures += 1
+        if _is_throttling(exc):
+            # A relay refusing one more connection (421): fewer connections, not a failure.
+            await self._slow_down()
+        else:
+            tries.batch_failures += 1
         reason = self._scrubbed(str(exc))
         self._note_attempts([(s.email, reason) for s in tries.waiting])
         if self._breaker.failure():
@@ -468,7 +575,9 @@ class Campaign:
             return False
         if tries.batch_failures >= self.retry.attempts:
             return False  # left pending for a rerun; the run ends with exit 4
-        return not await self._sleep(self.retry.delay(tries.batch_failures, exc.retry_after))
+        return not await self._sleep(
+            self.retry.delay(max(tries.batch_failures, 1), exc.retry_after)
+        )
 
     def _sort(self, tries: _Tries, results: list[DeliveryResult]) -> _Sorted:
         """Sort the backend's answer; count a try for each deferred recipient."""
@@ -480,60 +589,132 @@ class Campaign:
             elif outcome.status is DeliveryStatus.FAILED:
                 answer.failed.append((subscriber.email, self._scrubbed(outcome.error or "refused")))
             else:
+                email = subscriber.email
                 answer.deferred.append(subscriber)
-                tries.attempts[subscriber.email] += 1
-                tries.first_deferred.setdefault(subscriber.email, now)
-                tries.last_error[subscriber.email] = self._scrubbed(outcome.error or "deferred")
+                tries.attempts[email] += 1
+                error = tries.last_error[email] = self._scrubbed(outcome.error or "deferred")
+                if _is_throttling_reply(error):
+                    answer.throttled = True
+                    tries.first_deferred.setdefault(email, now)
+                else:
+                    tries.counted[email] += 1
                 if outcome.retry_after is not None:
                     answer.retry_after = max(answer.retry_after or 0.0, outcome.retry_after)
         return answer
 
     async def _after_results(self, tries: _Tries, answer: _Sorted) -> bool:
         """Record the answer; decide who is tried again. True: try the rest again."""
-        self._record(answer.sent, answer.failed)
+        if answer.throttled:
+            await self._slow_down()
+        elif answer.sent:
+            self.pacing.accepted(len(answer.sent), answer.seconds)
+        tries.waiting = self._give_up_on_spent(tries, answer)
+        # Only the attempts still to be retried are noted here: the last attempt of a failure is
+        # counted once, by mark_failed (issue 14: "after 6 attempts (7 attempts)").
+        self._note_attempts([(s.email, tries.last_error[s.email]) for s in tries.waiting])
+        await self._record(answer.sent, answer.failed)
+        self._learn_from_refusals(answer.failed)
         if answer.sent or answer.failed:
             self._breaker.success()
-        elif answer.deferred and self._breaker.failure():
+        elif tries.waiting and not answer.throttled and self._breaker.failure():
+            # A server deferring everything for long is down; one asking for a slower pace is
+            # not: it gets max_retry_time.
             self.request_stop(
                 f"the server deferred every message for {self.retry.outage:.0f} s: "
-                f"{tries.last_error[answer.deferred[0].email]}"
+                f"{tries.last_error[tries.waiting[0].email]}"
             )
             return False
-        if answer.deferred:
-            self._note_attempts([(s.email, tries.last_error[s.email]) for s in answer.deferred])
-        tries.waiting = self._give_up_on_spent(tries, answer.deferred)
         if not tries.waiting:
             return True
         attempt = max(tries.attempts[s.email] for s in tries.waiting)
         return not await self._sleep(self.retry.delay(attempt, answer.retry_after))
 
-    def _give_up_on_spent(self, tries: _Tries, deferred: list[Subscriber]) -> list[Subscriber]:
-        """Mark failed whoever the policy gives up on; return the others."""
+    def _give_up_on_spent(self, tries: _Tries, answer: _Sorted) -> list[Subscriber]:
+        """Add to ``answer.failed`` whoever the policy gives up on; return the others.
+
+        Throttled tries do not count against ``policy.attempts``: only the time since the first
+        throttled one does (``policy.max_retry_time``)."""
         now = time.monotonic()
-        spent = {
-            s.email
-            for s in deferred
-            if self.retry.gives_up(
-                tries.attempts[s.email], now - tries.first_deferred.get(s.email, now)
+        waiting = []
+        for subscriber in answer.deferred:
+            email = subscriber.email
+            throttled_for = now - tries.first_deferred.get(email, now)
+            if not self.retry.gives_up(tries.counted[email], throttled_for):
+                waiting.append(subscriber)
+                continue
+            over = ""
+            if tries.counted[email] < self.retry.attempts:
+                over = f" over {_duration(throttled_for)}"
+            tries_text = (
+                f"{tries.attempts[email]} attempt{'s' if tries.attempts[email] != 1 else ''}"
             )
-        }
-        if spent:
-            self._record(
-                [],
-                [
-                    (email, f"{tries.last_error[email]} (after {tries.attempts[email]} attempts)")
-                    for email in (s.email for s in deferred if s.email in spent)
-                ],
+            answer.failed.append((email, f"{tries.last_error[email]} (after {tries_text}{over})"))
+        return waiting
+
+    async def _slow_down(self) -> None:
+        """The server throttles: fewer batches in flight, and idle connections beyond them closed
+        (a relay counting connections must see fewer)."""
+        self.pacing.throttled()
+        await self.backend.trim(self.pacing.limit)
+
+    def _learn_from_refusals(self, failed: list[tuple[str, str]]) -> None:
+        """Suppress the addresses the server says do not exist; note this edition's soft bounces."""
+        if self.ledger is None or self.suppressions is None or not failed:
+            return  # dry runs and --test proofs change nobody's standing
+        unknown: list[tuple[str, str, str, str | None, str | None, str | None]] = []
+        soft: list[tuple[str, str | None]] = []
+        for address, error in failed:
+            reply = parse_reply(error)
+            if reply.is_unknown_user:
+                unknown.append((address, "bounced", SUPPRESSION_SOURCE, self.slug, error, None))
+            elif reply.is_temporary:
+                soft.append((address, reply.status or (str(reply.code) if reply.code else None)))
+        if unknown:
+            self.suppressions.add_many(unknown)
+        if soft:
+            self.suppressions.record_edition_soft_bounces(
+                self.slug, soft, source=SUPPRESSION_SOURCE
             )
-        return [s for s in deferred if s.email not in spent]
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _record(self, sent: list[tuple[str, str]], failed: list[tuple[str, str]]) -> None:
+    async def _record(self, sent: list[tuple[str, str]], failed: list[tuple[str, str]]) -> None:
+        """Record results in the ledger; return once they are committed.
+
+        Workers whose results arrive in the same turn of the event loop share one transaction
+        (a commit costs far more than a row: one per message was a third of the send's CPU), and
+        each waits for that commit before it takes more work, so the in-flight window stays
+        ``concurrency x batch_size`` messages."""
         if not sent and not failed:
             return
-        if self.ledger is not None:
+        if self.ledger is None:
+            self._count(sent, failed)
+            return
+        self._uncommitted_sent.extend(sent)
+        self._uncommitted_failed.extend(failed)
+        if self._commit_due is None:
+            loop = asyncio.get_running_loop()
+            self._commit_due = loop.create_future()
+            loop.call_soon(self._commit)  # after the other results of this turn are in
+        # Shielded: a worker cancelled while it waits (the end of the grace period) must not
+        # cancel the commit of everyone's results.
+        await asyncio.shield(self._commit_due)
+
+    def _commit(self) -> None:
+        due, self._commit_due = self._commit_due, None
+        sent, self._uncommitted_sent = self._uncommitted_sent, []
+        failed, self._uncommitted_failed = self._uncommitted_failed, []
+        assert due is not None and self.ledger is not None
+        try:
             self.ledger.mark_results(self.slug, sent=sent, failed=failed)  # one transaction
+        except Exception as exc:
+            due.set_exception(exc)
+            due.add_done_callback(lambda done: done.exception())  # retrieved, even if no waiter
+            return
+        self._count(sent, failed)
+        due.set_result(None)
+
+    def _count(self, sent: list[tuple[str, str]], failed: list[tuple[str, str]]) -> None:
         self.result.sent += len(sent)
         self.result.failed += len(failed)
         # The first few, for the summary; the ledger keeps them all.

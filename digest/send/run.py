@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from digest.backends.base import Backend
     from digest.edition.model import Edition
     from digest.ledger import Ledger
+    from digest.render.result import RenderedEdition
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,10 @@ def run_edition(
     """
     # Imported here: `digest --help` and the other commands need none of this.
     from digest.edition.load import load_edition
-    from digest.newsletter import find_newsletter
-    from digest.render.email import render_edition
+    from digest.render.locations import default_templates_dir
     from digest.send.message import MessageFactory
     from digest.send.preflight import backend_problems, settings_problems
+    from digest.send.rendered_cache import rendered_edition
 
     edition = load_edition(edition_path)
     if request.records and not request.send_early:
@@ -164,9 +165,26 @@ def run_edition(
             + (f" --subscribers {request.subscribers}" if request.subscribers else ""),
         )
 
-    # The newsletter beside the edition: its identity, and the default "view in browser" link.
-    rendered = render_edition(
-        edition, newsletter=find_newsletter(edition_path), archive_url=settings.archive_url
+    def render() -> RenderedEdition:
+        from digest.newsletter import find_newsletter
+        from digest.render.email import render_edition
+
+        # The newsletter beside the edition: its identity, and the default "view in browser"
+        # link (its digest.toml is part of the cache key).
+        return render_edition(
+            edition, newsletter=find_newsletter(edition_path), archive_url=settings.archive_url
+        )
+
+    # A rerun, a --limit run or --due finds the edition rendered in the state folder, and
+    # imports nothing of the renderer.
+    rendered = rendered_edition(
+        edition,
+        edition_path,
+        settings.state_dir,
+        archive_url=settings.archive_url,
+        render=render,
+        templates_dir=default_templates_dir,
+        store=request.records,
     )
     for warning in rendered.warnings:
         events.warning(str(warning))
