@@ -30,6 +30,7 @@ import functools
 import hashlib
 import hmac
 import re
+import secrets
 from typing import TYPE_CHECKING, NamedTuple
 
 from digest.errors import DigestError
@@ -46,6 +47,35 @@ _MAC_BYTES = 16
 _MAX_TOKEN_LENGTH = 2048
 # What a token looks like, for finding one in a pasted link: v2, or v1's payload.mac.
 TOKEN_SHAPE = re.compile(r"^(?:v2-[A-Za-z0-9_-]+|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$")
+
+
+# The secret rule (contract §10), checked by `validate --subscribers`, `send` and
+# `serve-unsubscribe`: a short secret was recovered from one link in 15,578 tries.
+MIN_SECRET_LENGTH = 32
+_EXAMPLE_MARK = "replace-me"  # how .env.example marks the values a curator must fill in
+MAKE_SECRET = "digest secret"  # the command that prints a good one
+
+
+def secret_problem(secret: str | None) -> str | None:
+    """Why ``secret`` cannot sign unsubscribe tokens, with the fix; None when it can. The
+    message never quotes the secret."""
+    fix = f"set it to the output of `{MAKE_SECRET}` (43 random characters)"
+    if not secret:
+        return f"missing: it signs each recipient's unsubscribe link; {fix}"
+    if secret.startswith(_EXAMPLE_MARK):
+        # Copied from .env.example as is: anyone can read it, so anyone could forge links.
+        return f"still the example value of .env.example; {fix}"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return (
+            f"too short: {len(secret)} characters, at least {MIN_SECRET_LENGTH} are needed "
+            f"(a short secret can be guessed from one unsubscribe link); {fix}"
+        )
+    return None
+
+
+def new_secret() -> str:
+    """A strong DIGEST_SECRET: 32 random bytes (256 bits), base64url, 43 characters."""
+    return secrets.token_urlsafe(32)
 
 
 class InvalidToken(DigestError):

@@ -46,7 +46,13 @@ from starlette.types import Receive, Scope, Send
 from digest.audience.suppressions import SuppressionError, SuppressionStore
 from digest.errors import ConfigError, DigestError
 from digest.settings import Settings, load_settings
-from digest.tokens import InvalidToken, TokenClaims, address_fingerprint, verify_token
+from digest.tokens import (
+    InvalidToken,
+    TokenClaims,
+    address_fingerprint,
+    secret_problem,
+    verify_token,
+)
 
 log = logging.getLogger("digest.unsubscribe")
 
@@ -115,6 +121,9 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> Starlette:
     settings.require("DIGEST_SECRET", "DIGEST_UNSUBSCRIBE_URL")
     assert settings.secret is not None and settings.unsubscribe_url is not None
     secret = settings.secret.get_secret_value()
+    if (reason := secret_problem(secret)) is not None:
+        # A guessable secret lets anyone forge a link that unsubscribes any reader.
+        raise ConfigError(f"DIGEST_SECRET: {reason}", hint="set it in the environment or .env")
     path, query_param = route_for(settings.unsubscribe_url)
     store_dir = Path(state_dir) if state_dir is not None else settings.state_dir
     # Fail at start-up, not at the first click, when the state folder cannot be used.

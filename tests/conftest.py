@@ -18,7 +18,7 @@ from smtp_server import SMTPTestServer
 
 # Every setting digest reads: cleared for each CLI run so the developer's own never leak in.
 SETTING_PREFIXES = ("DIGEST_", "SMTP_", "MAILGUN_")
-TEST_SECRET = "test-secret-7f3a9c1e5b"
+TEST_SECRET = "test-secret-7f3a9c1e5b-d2a4c6e8f0b1"
 
 
 SMALL_EDITION = """\

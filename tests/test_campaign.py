@@ -302,7 +302,7 @@ def test_rate_is_smooth_not_bursty(tmp_path: Path, edition_file: Path) -> None:
     settings = load_settings(
         {
             "DIGEST_FROM": "C <c@example.org>",
-            "DIGEST_SECRET": "s" * 16,
+            "DIGEST_SECRET": "s" * 32,
             "DIGEST_UNSUBSCRIBE_URL": "https://example.org/u/{token}",
         },
         env_file=None,

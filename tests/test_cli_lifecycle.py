@@ -24,7 +24,7 @@ from digest.ledger import Ledger
 from digest.tokens import make_token
 from digest.verp import verp_address
 
-SECRET = "cli-test-secret-value"
+SECRET = "cli-test-secret-value-2a7f5c9e1b3d"
 UNSUBSCRIBE_URL = "https://news.example.org/unsubscribe/{token}"
 
 

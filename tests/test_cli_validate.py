@@ -222,9 +222,8 @@ def test_a_secret_missing_or_left_as_in_env_example_says_how_to_make_one(
     copied = run_digest("validate", "2026-03.yaml", "--subscribers", "subs.csv", cwd=tmp_path)
     assert copied.returncode == 1
     assert copied.stderr.splitlines()[0] == (
-        ".env: DIGEST_SECRET: still the example value of .env.example; replace it with a long "
-        "random value, e.g. the output of: "
-        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        ".env: DIGEST_SECRET: still the example value of .env.example; set it to the output of "
+        "`digest secret` (43 random characters)"
     )
 
     (tmp_path / ".env").write_text(
@@ -234,8 +233,8 @@ def test_a_secret_missing_or_left_as_in_env_example_says_how_to_make_one(
     missing = run_digest("validate", "2026-03.yaml", "--subscribers", "subs.csv", cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stderr.startswith(
-        ".env: DIGEST_SECRET: missing: it signs each recipient's unsubscribe link; add a line "
-        "DIGEST_SECRET=... to .env with a long random value"
+        ".env: DIGEST_SECRET: missing: it signs each recipient's unsubscribe link; set it to the "
+        "output of `digest secret`"
     )
 
 

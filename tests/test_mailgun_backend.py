@@ -37,7 +37,7 @@ from digest.tokens import fill_url, make_token, verify_token
 
 API_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 DOMAIN = "mg.example.org"
-SIGNING_SECRET = "digest-signing-secret-for-tests"
+SIGNING_SECRET = "digest-signing-secret-for-tests-4e2c"
 SLUG = "2026-03"
 UNSUBSCRIBE_URL = "https://news.example.org/unsubscribe/{token}"
 MAILTO = "mailto:unsubscribe@example.org"

@@ -25,7 +25,7 @@ from digest.send.message import HeaderValueError, MessageFactory, list_id_namesp
 from digest.settings import Settings, load_settings
 from digest.tokens import verify_token
 
-SECRET = "message-test-secret-4d1f"
+SECRET = "message-test-secret-4d1f-0c8e2a6b9f"
 REPO = Path(__file__).parents[1]
 
 # The shared small edition, with the real subject (long and holding a comma and digits).

@@ -27,7 +27,7 @@ EDITION = """\
 
 GOOD = {
     "DIGEST_FROM": "Clippings <clippings@example.org>",
-    "DIGEST_SECRET": "preflight-secret-5e8a",
+    "DIGEST_SECRET": "preflight-secret-5e8a-3b7d1f9c0e2a",
     "DIGEST_UNSUBSCRIBE_URL": "https://example.org/unsubscribe/{token}",
     "SMTP_HOST": "127.0.0.1",
     "SMTP_PORT": "2525",

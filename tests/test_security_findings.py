@@ -339,3 +339,64 @@ def test_the_link_of_a_test_proof_unsubscribes_no_one(
     assert pasted.exit_code == 0 and "nobody unsubscribed" in pasted.stdout
     with SuppressionStore(Path(send_env["DIGEST_STATE_DIR"])) as store:
         assert store.count() == 0
+
+
+# -- low: weak secrets accepted ----------------------------------------------------------------
+
+EXAMPLE_SECRET = "replace-me-with-a-long-random-string"  # .env.example's, as a curator copies it
+
+
+@pytest.mark.parametrize(
+    ("weak", "reason"),
+    [
+        ("k9z", "too short: 3 characters, at least 32"),
+        ("x" * 31, "too short: 31 characters"),
+        (EXAMPLE_SECRET, "still the example value of .env.example"),
+    ],
+)
+def test_weak_secrets_are_refused_by_validate_send_and_serve(
+    tmp_path: Path,
+    run_digest: RunDigest,
+    send_env: dict[str, str],
+    edition_file: Path,
+    smtp_server: SMTPTestServer,
+    weak: str,
+    reason: str,
+) -> None:
+    (tmp_path / "subscribers.csv").write_text("email\nada@example.org\n")
+    env = {**send_env, **smtp_server.env(), "DIGEST_SECRET": weak}
+    listed = ("content/2026-03.yaml", "--subscribers", "subscribers.csv")
+    for args in (("validate", *listed), ("send", *listed, "--yes"), ("serve-unsubscribe",)):
+        result = (
+            run_digest(*args, "--port", "0", env=env)
+            if args[0] == "serve-unsubscribe"
+            else (run_digest(*args, env=env))
+        )
+        assert result.exit_code == 1, (args, result.output)
+        assert f"DIGEST_SECRET: {reason}" in result.stderr, (args, result.stderr)
+        assert "digest secret" in result.stderr  # the fix
+        assert "Traceback" not in result.output
+        if len(weak) > 3:
+            assert weak not in result.output  # the value itself is never quoted
+    assert smtp_server.messages == []
+    # 32 characters are enough.
+    strong = run_digest("validate", *listed, env={**env, "DIGEST_SECRET": "y" * 32})
+    assert strong.exit_code == 0, strong.output
+
+
+def test_digest_secret_prints_a_strong_secret(
+    tmp_path: Path,
+    run_digest: RunDigest,
+    send_env: dict[str, str],
+    edition_file: Path,
+) -> None:
+    printed = {run_digest("secret").stdout.strip() for _ in range(3)}
+    assert len(printed) == 3  # a new one each time
+    for value in printed:
+        assert len(value) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", value)
+    (tmp_path / "subscribers.csv").write_text("email\nada@example.org\n")
+    env = {**send_env, "DIGEST_BACKEND": "outbox", "DIGEST_SECRET": printed.pop()}
+    checked = run_digest(
+        "validate", "content/2026-03.yaml", "--subscribers", "subscribers.csv", env=env
+    )
+    assert checked.exit_code == 0, checked.output

@@ -37,7 +37,7 @@ from digest.render.merge import MergeTemplate, escape_html, escape_text
 from digest.send.message import MessageFactory
 from digest.settings import load_settings
 
-SECRET = "fast-path-test-secret-19c2"
+SECRET = "fast-path-test-secret-19c2-8b0e4f6a2d"
 REPO = Path(__file__).resolve().parents[1]
 
 

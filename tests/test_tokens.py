@@ -18,7 +18,7 @@ from digest.tokens import (
     verify_token,
 )
 
-SECRET = "token-test-secret-91c2"
+SECRET = "token-test-secret-91c2-5f0a7e3b9d1c"
 
 
 def v1_token(secret: str, address: str, slug: str) -> str:

@@ -20,7 +20,7 @@ from digest.settings import Settings, load_settings
 from digest.tokens import make_token
 from digest.unsubscribe_app import MAX_BODY_BYTES, _LazyApp, create_app, route_for
 
-SECRET = "test-secret-for-unsubscribe"
+SECRET = "test-secret-for-unsubscribe-6c1d9e3a"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 

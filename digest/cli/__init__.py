@@ -34,6 +34,7 @@ _COMMAND_MODULES = {
     "add": "add",
     "links": "links",
     "templates": "templates",
+    "secret": "secret",
     "doctor": "doctor",
 }
 

@@ -20,11 +20,9 @@ from digest.batching import batched
 from digest.edition.model import Edition
 from digest.errors import ConfigError, Problem, SubscribersError
 from digest.settings import Settings
-from digest.tokens import fill_url, make_token
+from digest.tokens import fill_url, make_token, secret_problem
 
 _SUPPRESSION_CHUNK = 500  # addresses looked up in the suppression store per query
-_PLACEHOLDER = "replace-me"  # how .env.example marks the values a curator must fill in
-_MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 def check_send_setup(
@@ -99,21 +97,9 @@ def settings_problems(edition: Edition, settings: Settings, *, test: bool = Fals
             problem("DIGEST_UNSUBSCRIBE_MAILTO", reason)
     if test:
         return problems
-    if settings.secret is None:
-        problem(
-            "DIGEST_SECRET",
-            "missing: it signs each recipient's unsubscribe link; add a line "
-            f"DIGEST_SECRET=... to {_settings_file(where)} with a long random value, e.g. the "
-            f"output of: {_MAKE_SECRET}",
-        )
-    elif settings.secret.get_secret_value().startswith(_PLACEHOLDER):
-        # Copied from .env.example as is: a value anyone can read would let anyone forge
-        # unsubscribe links. Saying so quotes nothing secret: the example is public.
-        problem(
-            "DIGEST_SECRET",
-            f"still the example value of .env.example; replace it with a long random value, "
-            f"e.g. the output of: {_MAKE_SECRET}",
-        )
+    secret = settings.secret.get_secret_value() if settings.secret is not None else None
+    if (reason := secret_problem(secret)) is not None:
+        problem("DIGEST_SECRET", reason)
     if not settings.unsubscribe_url and not settings.unsubscribe_mailto:
         problem(
             "DIGEST_UNSUBSCRIBE_URL",
@@ -156,11 +142,6 @@ def backend_problems(settings: Settings, backend: str | None) -> list[Problem]:
 def settings_source() -> str:
     """Where a curator fixes a setting: ``.env`` when the working folder has one."""
     return ".env" if Path(".env").is_file() else "environment"
-
-
-def _settings_file(where: str) -> str:
-    """Where to add a missing setting: the .env in use, else a new one (or the environment)."""
-    return ".env" if where == ".env" else ".env (or the environment)"
 
 
 def _address_problem(value: str, *, ascii_only: bool = False) -> str | None:

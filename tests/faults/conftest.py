@@ -5,7 +5,7 @@ from __future__ import annotations
 # Distinctive values: a grep of every output and file for them must find nothing.
 SMTP_PASSWORD = "smtp-pw-Q7x!campaign-4f1e"
 MAILGUN_API_KEY = "key-campaign-9d2b7a6c5e4f"
-DIGEST_SECRET = "digest-secret-campaign-31c8a"
+DIGEST_SECRET = "digest-secret-campaign-31c8a-e94b07d2"
 SECRETS = (SMTP_PASSWORD, MAILGUN_API_KEY, DIGEST_SECRET)
 
 

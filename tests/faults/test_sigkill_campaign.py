@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ def start_send(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        umask=0o022,  # the usual umask: the state must still be private (issue 15)
     )
 
 
@@ -60,6 +62,19 @@ def kill_when(
     process.send_signal(signal.SIGKILL)
     process.wait(10)
     return f"killed at {len(server.messages)} messages"
+
+
+def private_modes(state: Path) -> int:
+    """Every folder of the state 0700 and every file 0600, even right after a SIGKILL; return
+    how many were checked."""
+    if not state.exists():  # killed before it made the state folder
+        return 0
+    checked = 0
+    for path in [state, *state.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+        checked += 1
+    return checked
 
 
 def check_after_kill(
@@ -104,6 +119,7 @@ def test_kill_9_five_times_then_finish(
             "SMTP_PASSWORD": SMTP_PASSWORD,
         }
         rows = ledger_rows(state, SLUG)
+        private_paths = 0
         for kill in range(KILLS):
             process = start_send(tmp_path, env)
             if kill == early_kill:
@@ -117,6 +133,7 @@ def test_kill_9_five_times_then_finish(
             after = ledger_rows(state, SLUG)
             received = server.recipients()
             in_flight = check_after_kill(rows, after, received)
+            private_paths += private_modes(state)
             # Copies received while the row is pending are unrecorded: a later run resends.
             for address in in_flight:
                 ambiguous[address] = received[address]
@@ -141,7 +158,13 @@ def test_kill_9_five_times_then_finish(
     assert not files_holding(SECRETS, [state])
     publish(
         f"kill -9 seed={seed}",
-        {**figures, "kills": KILLS, "points": outcomes, "final_exit": final.returncode},
+        {
+            **figures,
+            "kills": KILLS,
+            "points": outcomes,
+            "final_exit": final.returncode,
+            "state_paths_private": private_modes(state) + private_paths,
+        },
         tmp_path_factory=tmp_path_factory,
         capsys=capsys,
     )
