@@ -51,9 +51,30 @@ def validate(
     # EditionError carries every problem of the file; run_guarded prints them and exits 1.
     edition = load_edition(edition_path)
     out.print(f"{edition_path}: OK — {_summary(edition)}", markup=False)
+    _print_warnings(edition)
     if subscribers_path is None:
         return 0
     return _check_send_setup(edition, subscribers_path, backend, strict=strict)
+
+
+def _print_warnings(edition: Edition) -> None:
+    """The one set of checks (digest.checks) that build, send and the preview run too, on the
+    email as a sample subscriber gets it: the same warnings everywhere."""
+    from digest.checks import Subject, run_checks, warnings_of
+    from digest.errors import ConfigError
+    from digest.render.email import render_edition
+    from digest.render.sample import sample_values
+    from digest.settings import Settings, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError:
+        settings = Settings()  # the edition alone is checked; --subscribers checks settings
+    rendered = render_edition(edition, archive_url=settings.archive_url)
+    values = sample_values(settings, edition.slug)
+    subject = Subject(edition, rendered.html.fill(values), rendered.text.fill(values))
+    for finding in warnings_of(run_checks(subject)):
+        err.print(f"warning: {finding}", markup=False)
 
 
 def _check_send_setup(

@@ -50,8 +50,6 @@ from digest.settings import Settings
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
-GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room to spare
-SUBJECT_WARNING_CHARS = 78
 SIGNATURE_SEPARATOR = "-- "
 
 _DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
@@ -64,18 +62,6 @@ _MJML_RESET = re.compile(r'<style type="text/css">(\s*#outlook a \{)')
 cssutils.log.setLevel(logging.CRITICAL)  # it logs every vendor property (mso-*) it does not know
 
 
-class RenderWarning(str):
-    """A warning's text, tagged with what it is about (``size``, ``subject`` or ``preheader``),
-    so a viewer that checks the same thing itself (the preview's checks panel) shows it once."""
-
-    topic: str
-
-    def __new__(cls, text: str, topic: str) -> RenderWarning:
-        warning = super().__new__(cls, text)
-        warning.topic = topic
-        return warning
-
-
 @dataclass(frozen=True)
 class RenderedEdition:
     """An edition rendered once; ``html`` and ``text`` are filled per recipient."""
@@ -83,7 +69,6 @@ class RenderedEdition:
     edition: Edition
     html: MergeTemplate
     text: MergeTemplate
-    warnings: tuple[str, ...]
     html_bytes: int  # size of the HTML filled with the sample subscriber's values
 
 
@@ -148,7 +133,6 @@ def render_edition(
         edition=edition,
         html=html_template,
         text=text_template,
-        warnings=tuple(_warnings(edition, html_bytes)),
         html_bytes=html_bytes,
     )
 
@@ -345,7 +329,7 @@ class _OfflinePremailer(Premailer):  # type: ignore[misc]
         return _parse_css_offline(css_body, validate)
 
 
-# -- text and warnings ------------------------------------------------------------------------
+# -- text ------------------------------------------------------------------------
 
 
 def _tidy_text(text: str) -> str:
@@ -360,38 +344,7 @@ def _tidy_text(text: str) -> str:
     return "\n".join(tidy).strip("\n") + "\n"
 
 
-def _warnings(edition: Edition, html_bytes: int) -> list[RenderWarning]:
-    warnings: list[RenderWarning] = []
-    if html_bytes > GMAIL_CLIP_WARNING_BYTES:
-        warnings.append(
-            RenderWarning(
-                f"the HTML is {html_bytes / 1024:.0f} KB: Gmail clips messages over ~102 KB "
-                "(and hides the unsubscribe link with the rest); shorten the edition",
-                "size",
-            )
-        )
-    if len(edition.subject) > SUBJECT_WARNING_CHARS:
-        warnings.append(
-            RenderWarning(
-                f"the subject is {len(edition.subject)} characters; inboxes cut it near "
-                f"{SUBJECT_WARNING_CHARS}",
-                "subject",
-            )
-        )
-    if not edition.preheader:
-        warnings.append(
-            RenderWarning(
-                "no preheader: inboxes will preview the first words of the email instead",
-                "preheader",
-            )
-        )
-    return warnings
-
-
 __all__ = [
-    "GMAIL_CLIP_WARNING_BYTES",
-    "SUBJECT_WARNING_CHARS",
-    "RenderWarning",
     "RenderedEdition",
     "default_templates_dir",
     "markdown_html",
