@@ -8,6 +8,11 @@ journal, the busy timeout (a writer waits up to 30 s for the other one, e.g. the
 endpoint adding a row while a send records its batches), autocommit mode (each store opens its
 own ``BEGIN IMMEDIATE`` transactions) and how a schema is created or brought up to date.
 
+The folder is created 0700 and the database file 0600 before SQLite opens it (SQLite gives its
+``-wal`` and ``-shm`` files the database's mode), whatever the umask: the file holds addresses
+and servers' replies. The lock folder is 0700, the lock and owner files 0600, the owner file
+written atomically (a link planted at its name is replaced, never followed).
+
 Durability is the one thing that differs, on purpose, and it is decided here:
 
 * ``durable=True`` (suppressions): ``synchronous=FULL``, every commit reaches the disk: an
@@ -33,6 +38,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from digest.errors import ConfigError, LockedError
+from digest.files import PRIVATE_FILE, private_file, private_folder, write_file_atomically
 
 DB_NAME = "digest.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -58,7 +64,8 @@ def open_database(
     serialises the calls). Raises OSError or sqlite3.Error; callers turn them into their own
     errors."""
     path = database_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
+    private_file(path)
     db = sqlite3.connect(
         path,
         timeout=BUSY_TIMEOUT_MS / 1000,
@@ -119,11 +126,12 @@ def edition_lock(state_dir: Path, slug: str) -> Iterator[Path]:
     path = lock_path(state_dir, slug)
     owner_file = _owner_path(state_dir, slug)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(Path(state_dir))
+        private_folder(path.parent)
     except OSError as exc:
         raise ConfigError(f"cannot create the lock folder {path.parent}: {exc.strerror}") from exc
     # No soft (existence-file) fallback: a soft lock is exactly what a killed run leaves stuck.
-    lock = FileLock(path, timeout=0, blocking=False, fallback_to_soft=False)
+    lock = FileLock(path, timeout=0, mode=PRIVATE_FILE, blocking=False, fallback_to_soft=False)
     try:
         lock.acquire()
     except Timeout:
@@ -142,7 +150,7 @@ def edition_lock(state_dir: Path, slug: str) -> Iterator[Path]:
             "host": socket.gethostname(),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        owner_file.write_text(json.dumps(owner) + "\n", encoding="utf-8")
+        write_file_atomically(owner_file, (json.dumps(owner) + "\n").encode("utf-8"))
         yield path
     finally:
         # Removed while still held, so it never erases the next holder's record.

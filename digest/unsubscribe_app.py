@@ -10,6 +10,7 @@ It answers on the path of ``DIGEST_UNSUBSCRIBE_URL``, the token taken from where
 * ``GET``: a confirmation page with a button. A GET alone never unsubscribes, so the link scanners
   of mail filters that open every link cannot unsubscribe anyone.
 * A forged, malformed or foreign token (signed with another secret): 400, nothing changes.
+* The token of a ``digest send --test`` proof: a page saying it was a test; nobody unsubscribes.
 * Any other path or method: 404 or 405 with the same kind of page. Never a redirect (Starlette
   would answer ``/u/<token>/`` with a 307 to the ``Host`` the client named), and every answer,
   errors included, carries ``Cache-Control: no-store`` and the other headers below.
@@ -134,6 +135,8 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> Starlette:
         claims = claims_of(request)
         if claims is None:
             return _invalid_link()
+        if claims.proof:
+            return _proof_page()
         suppressed = await run_in_threadpool(_is_suppressed, store_dir, claims.address)
         address = html.escape(claims.address)
         if suppressed:
@@ -153,6 +156,8 @@ def create_app(settings: Settings, state_dir: Path | None = None) -> Starlette:
         claims = claims_of(request)
         if claims is None:
             return _invalid_link()
+        if claims.proof:
+            return _proof_page()
         body = await _read_capped(request)
         if body is None:
             return _page("Request too large", "<p>The request is too large.</p>", status=413)
@@ -264,6 +269,14 @@ def _page(title: str, body_html: str, status: int = 200) -> HTMLResponse:
         _PAGE.format(title=html.escape(title), body=body_html),
         status_code=status,
         headers=_SECURITY_HEADERS,
+    )
+
+
+def _proof_page() -> HTMLResponse:
+    return _page(
+        "This was a test copy",
+        "<p>This link comes from a test copy of the newsletter (a proof sent before the real "
+        "send). Nobody was unsubscribed.</p>",
     )
 
 

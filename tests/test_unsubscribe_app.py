@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from test_tokens import v1_token
 
 from digest.audience.suppressions import SuppressionStore
 from digest.errors import ConfigError
@@ -141,8 +142,8 @@ def test_bad_tokens_get_400_and_change_nothing(endpoint, token: str) -> None:
 
 def test_a_token_moved_to_another_address_is_refused(endpoint) -> None:
     client, state_dir = endpoint
-    good = make_token(SECRET, "ada@example.org", "2026-03")
-    other_payload = make_token(SECRET, "eve@example.org", "2026-03").split(".")[0]
+    good = v1_token(SECRET, "ada@example.org", "2026-03")
+    other_payload = v1_token(SECRET, "eve@example.org", "2026-03").split(".")[0]
     response = client.post(f"/u/{other_payload}.{good.split('.')[1]}", data=ONE_CLICK)
     assert response.status_code == 400
     assert suppressed(state_dir) == []

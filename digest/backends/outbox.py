@@ -2,14 +2,15 @@
 
 What ``digest send --dry-run`` uses (default folder ``outbox/<slug>/``). Each file is the exact
 bytes an SMTP server would have received, so it opens in any mail client. Files are written
-atomically (a temporary name, then a rename), so a crash never leaves half a message behind.
+atomically (:func:`~digest.files.write_file_atomically`: a new temporary file, then a rename), so
+a crash never leaves half a message behind and a link planted in the folder is never followed.
+The folder is created 0700 and each file is 0600: the messages hold working unsubscribe links.
 Secrets never reach a file: the message bytes hold none, and the file is checked before it is
 written. With DKIM settings (:mod:`digest.backends.dkim`) each file is signed as a send would be.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from digest.backends.base import (
 )
 from digest.backends.dkim import DKIM_SETTINGS, DkimSigner, dkim_signer
 from digest.errors import BackendError
+from digest.files import private_folder, write_file_atomically
 from digest.settings import Settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
@@ -56,7 +58,7 @@ class OutboxBackend(Backend):
         if self.directory is None:
             self.directory = Path("outbox") / campaign.slug
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_folder(self.directory)
         except OSError as exc:
             raise BackendError(
                 f"cannot create the outbox folder {self.directory}: {exc}", transient=False
@@ -93,11 +95,7 @@ class OutboxBackend(Backend):
 
     @staticmethod
     def _write_atomically(path: Path, data: bytes) -> None:
-        temporary = path.with_name(f".{path.name}.tmp")
         try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
+            write_file_atomically(path, data)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise BackendError(f"cannot write {path}: {exc}", transient=False) from None

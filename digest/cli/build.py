@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ from digest.cli import cli
 from digest.cli.output import err, out
 from digest.edition.load import load_edition
 from digest.errors import DigestError
+from digest.files import PUBLIC_FILE, write_file_atomically
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
 from digest.settings import load_settings
@@ -64,15 +63,7 @@ def _write(path: Path, content: str) -> tuple[Path, int]:
     data = content.encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_file_atomically(path, data, mode=PUBLIC_FILE)  # build output is for publishing
     except OSError as exc:
         raise DigestError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path, len(data)

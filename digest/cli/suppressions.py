@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -12,6 +10,7 @@ import click
 from digest.audience.suppressions import REASONS, Suppression, SuppressionStore
 from digest.cli import cli
 from digest.cli.output import err, out, print_already_suppressed
+from digest.files import atomic_writer
 from digest.settings import load_settings
 
 
@@ -114,17 +113,10 @@ def export_command(out_path: Path | None, reason: str | None) -> int:
 
 
 def _export_to_file(store: SuppressionStore, path: Path, reason: str | None) -> int:
-    """Write next to ``path`` then rename, so a reader never sees half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            rows = store.export_csv(stream, reason)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return rows
+    """Write next to ``path`` then rename, so a reader never sees half a file; 0600, as the
+    addresses are personal data."""
+    with atomic_writer(path) as stream:
+        return store.export_csv(stream, reason)
 
 
 @suppressions.command("sync")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import click
@@ -12,10 +11,7 @@ from digest.cli import cli
 from digest.cli.output import out, print_already_suppressed
 from digest.errors import ConfigError
 from digest.settings import Settings, load_settings
-from digest.tokens import verify_token
-
-# make_token()'s shape: base64url payload, a dot, base64url MAC.
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+from digest.tokens import TOKEN_SHAPE, verify_token
 
 
 @cli.command()
@@ -29,7 +25,7 @@ def unsubscribe(target: str) -> int:
     \b
     Examples:
       digest unsubscribe ada@example.org
-      digest unsubscribe 'https://example.org/unsubscribe/djEKMjAy...Q.k3Jd...'
+      digest unsubscribe 'https://example.org/unsubscribe/v2-Qm9h...'
     """
     settings = load_settings()
     target = target.strip()
@@ -38,6 +34,12 @@ def unsubscribe(target: str) -> int:
         address, source = target, "cli"
     else:
         claims = verify_token(_secret(settings), _token_in(target, settings))
+        if claims.proof:
+            out.print(
+                f"This link is from a test copy (--test) of {claims.slug}: nobody unsubscribed.",
+                markup=False,
+            )
+            return 0
         address, slug, source = claims.address, claims.slug, "cli-token"
     with SuppressionStore(settings.state_dir) as store:
         if store.add(address, "unsubscribed", source, slug=slug):
@@ -57,7 +59,7 @@ def _secret(settings: Settings) -> str:
 def _token_in(target: str, settings: Settings) -> str:
     """The token itself, or the one inside an unsubscribe link."""
     if not target.lower().startswith(("http://", "https://")):
-        if not _TOKEN_SHAPE.match(target):
+        if not TOKEN_SHAPE.match(target):
             raise click.BadParameter(
                 "neither an email address nor an unsubscribe token", param_hint="ADDRESS|TOKEN"
             )
@@ -72,6 +74,6 @@ def _token_in(target: str, settings: Settings) -> str:
                     return found[0]
         raise ConfigError("this link carries no token where DIGEST_UNSUBSCRIBE_URL puts it")
     for segment in reversed(parts.path.split("/")):
-        if _TOKEN_SHAPE.match(segment):
+        if TOKEN_SHAPE.match(segment):
             return segment
     raise click.BadParameter("this link holds no unsubscribe token", param_hint="ADDRESS|TOKEN")

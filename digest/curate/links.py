@@ -10,10 +10,7 @@ in the state folder for the preview's checks panel (:func:`last_run`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,6 +28,7 @@ from digest.curate.fetching import (
     status_text,
 )
 from digest.edition.markdown import iter_tokens, rendering_parser
+from digest.files import private_folder, write_file_atomically
 
 CACHE_FILE = "links.json"
 CACHE_SECONDS = 3600.0
@@ -266,17 +264,9 @@ class _Cache:
         )
 
     def save(self, state_dir: Path) -> None:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(state_dir)
         text = json.dumps({"urls": self.urls, "editions": self.runs}, indent=1, sort_keys=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{CACHE_FILE}.", dir=state_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, state_dir / CACHE_FILE)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_file_atomically(state_dir / CACHE_FILE, text.encode("utf-8"))
 
 
 def last_run(state_dir: Path, slug: str) -> LinkRun | None:

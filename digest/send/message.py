@@ -39,7 +39,7 @@ from digest.backends.base import CampaignInfo, Fillable, OutgoingMessage, dot_st
 from digest.errors import ConfigError, DigestError
 from digest.message_ids import message_id, random_message_id
 from digest.settings import Settings
-from digest.tokens import fill_url, make_token
+from digest.tokens import fill_url, make_proof_token, make_token
 
 CRLF = b"\r\n"
 TEST_SUBJECT_PREFIX = "[TEST] "  # the subject of a --test proof
@@ -120,7 +120,7 @@ class MessageFactory:
                     hint="set it in the environment or in .env (see .env.example)",
                 )
         self._secret = settings.secret.get_secret_value() if settings.secret else None
-        self._test = test
+        self._test = test  # a proof: its links carry proof tokens, which unsubscribe no one
         self._unsubscribe_url = settings.unsubscribe_url
         self._unsubscribe_mailto = settings.unsubscribe_mailto
         self._domain = sender.domain
@@ -269,6 +269,8 @@ class MessageFactory:
     def _token(self, address: str) -> str:
         if self._secret is None:
             return _PROOF_TOKEN  # a --test proof without DIGEST_SECRET: a link that shows the form
+        if self._test:
+            return make_proof_token(self._secret, address, self._slug)
         return make_token(self._secret, address, self._slug)
 
     def _mailto(self, token: str) -> str:
