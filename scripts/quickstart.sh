@@ -26,9 +26,12 @@ run() { printf '\n$ %s\n' "$*"; "$@"; }
 run .venv/bin/digest validate content/2026-03.yaml --subscribers subscribers.example.csv --backend outbox
 run .venv/bin/digest build content/2026-03.yaml
 run .venv/bin/digest send content/2026-03.yaml --subscribers subscribers.example.csv --dry-run
+# The web archive of the published editions (the bundled one's send_at has passed).
+run .venv/bin/digest publish content --out site
 
 echo
 echo "Done. The email is in dist/2026-03/ (email.html, email.txt); the dry run's messages are"
 echo "in outbox/2026-03/ (one .eml file per subscriber; nothing was sent)."
+echo "The web archive is in site/: open site/index.html in a browser."
 echo "Next: see it live while you edit:  .venv/bin/digest preview content/2026-03.yaml"
 echo "Then start your own month:         .venv/bin/digest new   (see 'A month with digest' in README.md)"

@@ -145,3 +145,31 @@ def test_status_lists_an_edition_past_max_late_as_missed(edition_file, tmp_path,
         "status", str(edition_file), "--json", env={**env, "DIGEST_NOW": "2026-05-01T09:00:00Z"}
     )
     assert '"missed": "was due at 2026-03-31 09:00 UTC' in as_json.stdout
+
+
+def test_validate_warns_as_build_does(tmp_path, run_digest):
+    long_subject = "Clippings, March 2026: " + "a subject that goes on " * 4
+    (tmp_path / "2026-03.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            newsletter: Clippings
+            edition: March 2026
+            subject: "{long_subject.strip()}"
+            preheader: "A preheader long enough for the inbox preview line, about fifty."
+            sections:
+              - title: T
+                items:
+                  - title: X
+                    url: https://example.org/
+            """
+        ),
+        encoding="utf-8",
+    )
+    validated = run_digest("validate", "2026-03.yaml")
+    built = run_digest("build", "2026-03.yaml", "--out", str(tmp_path / "dist"))
+    assert validated.exit_code == built.exit_code == 0
+    warnings = [line for line in built.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: the subject is {len(long_subject.strip())} characters; inboxes cut it near 78"
+    ]
+    assert validated.stderr.splitlines() == warnings

@@ -29,6 +29,7 @@ _COMMAND_MODULES = {
     "unsubscribe": "unsubscribe",
     "serve-unsubscribe": "serve_unsubscribe",
     "bounces": "bounces",
+    "publish": "publish",
     "new": "new",
     "add": "add",
     "links": "links",

@@ -12,6 +12,7 @@ from digest.cli.output import err, out
 from digest.edition.load import load_edition
 from digest.errors import DigestError
 from digest.files import PUBLIC_FILE, write_file_atomically
+from digest.newsletter import find_newsletter
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
 from digest.settings import load_settings
@@ -33,9 +34,10 @@ def build(edition_path: str, out_dir: str) -> int:
 
     The files are what a sample subscriber (reader@example.org) would receive: the unsubscribe
     link is built from DIGEST_UNSUBSCRIBE_URL and DIGEST_SECRET (a real signed token), else
-    DIGEST_UNSUBSCRIBE_MAILTO, else an https placeholder; "View in browser" appears when
-    DIGEST_ARCHIVE_URL is set. Prints both paths with their sizes, and any warning (an HTML
-    over 90 KB risks Gmail's clipping at ~102 KB).
+    DIGEST_UNSUBSCRIBE_MAILTO, else an https placeholder; "View in browser" links to
+    DIGEST_ARCHIVE_URL when set, else to the edition's page under site_url in digest.toml.
+    Prints both paths with their sizes, and any warning (an HTML over 90 KB risks Gmail's
+    clipping at ~102 KB).
 
     \b
     Example:
@@ -43,7 +45,8 @@ def build(edition_path: str, out_dir: str) -> int:
     """
     settings = load_settings()
     edition = load_edition(edition_path)
-    rendered = render_edition(edition, archive_url=settings.archive_url)
+    newsletter = find_newsletter(edition_path)
+    rendered = render_edition(edition, newsletter=newsletter, archive_url=settings.archive_url)
     values = sample_values(settings, edition.slug)
 
     folder = Path(out_dir) / edition.slug

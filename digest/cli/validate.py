@@ -36,7 +36,8 @@ def validate(
 ) -> int:
     """Check EDITION (a YAML file) and print every problem as PATH:LINE:COL: field: message.
 
-    Exits 1 when there is any problem, 0 when all is well.
+    Exits 1 when there is any problem, 0 when all is well. Warnings (those of `digest build`,
+    bad subscriber rows without --strict) are printed and keep the exit code 0.
 
     \b
     Examples:

@@ -7,6 +7,7 @@ Routes (a fixed set; nothing else on disk is reachable):
 ``/static/<name>``   the page's own CSS and JS, from a whitelist
 ``/email.html``      the email filled for a sample subscriber (``?scheme=dark`` forces dark rules)
 ``/email.txt``       the plain-text twin, exactly as sent
+``/web.html``        the web edition as ``digest publish`` writes it (``?scheme=dark`` as above)
 ``/api/state``       the latest state as JSON (subject, preheader, text, source, checks, errors)
 ``/events``          server-sent events: one ``state`` event per render, carrying that JSON
 
@@ -223,6 +224,15 @@ def create_app(
             Response(body, media_type="text/html", headers={"content-security-policy": EMAIL_CSP})
         )
 
+    async def web_html(request: Request) -> Response:
+        body = "<!doctype html><title>no render yet</title>"
+        if hub.good is not None:
+            scheme: Scheme = "dark" if request.query_params.get("scheme") == "dark" else "light"
+            body = email_for_frame(hub.good.web_html, scheme)
+        return _no_store(
+            Response(body, media_type="text/html", headers={"content-security-policy": EMAIL_CSP})
+        )
+
     async def email_text(request: Request) -> Response:
         text = hub.good.text if hub.good else ""
         return _no_store(PlainTextResponse(text))
@@ -270,6 +280,7 @@ def create_app(
             Route("/static/{name}", static),
             Route("/email.html", email_html),
             Route("/email.txt", email_text),
+            Route("/web.html", web_html),
             Route("/api/state", api_state),
             Route("/events", events),
         ],

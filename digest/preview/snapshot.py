@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from digest.checks import Finding, Subject, count_dark_rules, run_checks, warnings_of
 from digest.edition.load import load_edition
 from digest.errors import DigestError, ProblemsError
+from digest.newsletter import find_newsletter
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
+from digest.render.web import render_web_page
 from digest.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class Snapshot:
     subject: str
     preheader: str | None
     html: str  # filled with the sample subscriber's values, exactly as sent
+    web_html: str  # the web edition, as `digest publish` writes it (no personal data)
     text: str
     html_bytes: int
     dark_rules: int
@@ -130,11 +133,14 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
     started = time.perf_counter()
     try:
         edition = load_edition(options.edition_path)
+        newsletter = find_newsletter(options.edition_path)
         rendered = render_edition(
             edition,
+            newsletter=newsletter,
             archive_url=options.settings.archive_url,
             templates_dir=options.templates_dir,
         )
+        web_html = render_web_page(edition, newsletter, templates_dir=options.templates_dir)
         values, subscriber_checks = _subscriber_values(options, edition.slug)
         html = rendered.html.fill(values)
         text = rendered.text.fill(values)
@@ -167,6 +173,7 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
         subject=edition.subject,
         preheader=edition.preheader,
         html=html,
+        web_html=web_html,
         text=text,
         html_bytes=len(html.encode("utf-8")),
         dark_rules=dark_rules,

@@ -98,11 +98,12 @@ def render_edition(
 
     ``newsletter`` is the identity from ``digest.toml`` (None: one made of the edition's
     ``newsletter:`` name). ``archive_url`` is the "view in browser" link, the same for every
-    recipient; a ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the slug.
+    recipient: a ``DIGEST_ARCHIVE_URL`` template holding ``{slug}`` is filled with the slug;
+    None falls back to the newsletter's ``{site_url}<slug>/`` (see :func:`archive_url_for`).
     Raises :class:`TemplateError` naming the template file and line when a template is broken.
     """
     environment = _environment((templates_dir or default_templates_dir()).resolve())
-    archive = archive_url.replace("{slug}", edition.slug) if archive_url else None
+    archive = archive_url_for(edition, newsletter, archive_url)
     identity = newsletter_of(edition, newsletter)
 
     html_markers = SlotMarkers()
@@ -135,6 +136,31 @@ def render_edition(
         text=text_template,
         html_bytes=html_bytes,
     )
+
+
+def render_web_html(
+    edition: Edition, newsletter: Newsletter | None = None, *, templates_dir: Path | None = None
+) -> str:
+    """The HTML template rendered in the web mode: no recipient, no unsubscribe link, no "view
+    in browser" link (the reader is in the browser). :mod:`digest.render.web` makes it a page.
+
+    The CSS is not inlined: a browser applies the ``<style>`` rules (the computed styles are
+    the same, light and dark), and premailer is two thirds of a render's time. A copy for
+    readers that drop ``<style>`` goes through :func:`inline_css`."""
+    environment = _environment((templates_dir or default_templates_dir()).resolve())
+    identity = newsletter_of(edition, newsletter)
+    context = _context(edition, identity, None, None, markdown=markdown_html)
+    return _mjml(_render_template(environment, HTML_TEMPLATE, context), environment, HTML_TEMPLATE)
+
+
+def archive_url_for(
+    edition: Edition, newsletter: Newsletter | None, archive_url: str | None
+) -> str | None:
+    """The "view in browser" link: ``DIGEST_ARCHIVE_URL`` (with ``{slug}`` filled) when set,
+    else the edition's page on the published site, ``{site_url}<slug>/`` (contract §6)."""
+    if archive_url:
+        return archive_url.replace("{slug}", edition.slug)
+    return newsletter.edition_url(edition.slug) if newsletter is not None else None
 
 
 def markdown_html(text: str | None) -> Markup:
@@ -279,18 +305,27 @@ def _failing_template_line(
 
 
 def _mjml_to_html(source: str, environment: jinja2.Environment, name: str) -> str:
+    html = _PREVIEW_DIV.sub(
+        lambda m: m[1] + m[2] + "mso-hide:all;" + _PREVIEW_TEXT_STYLE.sub("", m[3]) + '"',
+        _mjml(source, environment, name),
+        count=1,
+    )
+    return inline_css(html)
+
+
+def _mjml(source: str, environment: jinja2.Environment, name: str) -> str:
     try:
         # fonts={}: no Google Fonts <link>/@import; the template names system fonts.
-        html = mjml.mjml2html(source, disable_comments=True, fonts={})
+        return str(mjml.mjml2html(source, disable_comments=True, fonts={}))
     except Exception as exc:  # mjml-python raises a bare exception with MRML's message
         raise TemplateError(
             f"{_template_path(environment, name)}: the MJML it produces is invalid: {exc}"
         ) from None
-    html = _PREVIEW_DIV.sub(
-        lambda m: m[1] + m[2] + "mso-hide:all;" + _PREVIEW_TEXT_STYLE.sub("", m[3]) + '"',
-        html,
-        count=1,
-    )
+
+
+def inline_css(html: str) -> str:
+    """Copy the ``<style>`` rules onto the elements (premailer), for readers that drop
+    ``<style>``: mail clients, and feed readers (the feed's content)."""
     html = _MJML_RESET.sub(r'<style type="text/css" data-premailer="ignore">\1', html, count=1)
     inlined = _OfflinePremailer(
         html,
@@ -346,10 +381,13 @@ def _tidy_text(text: str) -> str:
 
 __all__ = [
     "RenderedEdition",
+    "archive_url_for",
     "default_templates_dir",
+    "inline_css",
     "markdown_html",
     "markdown_inline",
     "newsletter_of",
     "packaged_templates_dir",
     "render_edition",
+    "render_web_html",
 ]

@@ -140,6 +140,7 @@ def run_edition(
     """
     # Imported here: `digest --help` and the other commands need none of this.
     from digest.edition.load import load_edition
+    from digest.newsletter import find_newsletter
     from digest.render.email import render_edition
     from digest.send.message import MessageFactory
     from digest.send.preflight import backend_problems, settings_problems
@@ -165,7 +166,10 @@ def run_edition(
             + (f" --subscribers {request.subscribers}" if request.subscribers else ""),
         )
 
-    rendered = render_edition(edition, archive_url=settings.archive_url)
+    # The newsletter beside the edition: its identity, and the default "view in browser" link.
+    rendered = render_edition(
+        edition, newsletter=find_newsletter(edition_path), archive_url=settings.archive_url
+    )
     for finding in _warnings(edition, rendered, settings):
         events.warning(str(finding))
     messages = MessageFactory(rendered, settings, test=is_test)

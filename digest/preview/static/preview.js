@@ -15,6 +15,7 @@
   let shownEmailVersion = -1;
   let serverInstance = null;
   let pendingFrame = null;
+  let frameShows = null; // the document the frame shows: "/email.html" or "/web.html"
 
   function readPrefs() {
     try {
@@ -47,7 +48,8 @@
     for (const button of document.querySelectorAll("[data-tab]")) {
       button.setAttribute("aria-selected", String(button.dataset.tab === prefs.tab));
     }
-    byId("panel-email").hidden = prefs.tab !== "email";
+    // The web edition shares the email's frame (and its width and scheme controls).
+    byId("panel-email").hidden = prefs.tab !== "email" && prefs.tab !== "web";
     byId("panel-text").hidden = prefs.tab !== "text";
     byId("panel-source").hidden = prefs.tab !== "source";
     for (const button of document.querySelectorAll("[data-width]")) {
@@ -68,20 +70,27 @@
 
   function choose(change) {
     const schemeChanged = change.scheme && change.scheme !== prefs.scheme;
+    const framed = change.tab === "email" || change.tab === "web";
+    const pageChanged = framed && frameDocument(change.tab) !== frameShows;
     Object.assign(prefs, change);
     savePrefs();
     applyPrefs();
-    if (schemeChanged && shownEmailVersion >= 0) loadFrame(shownEmailVersion);
+    if ((schemeChanged || pageChanged) && shownEmailVersion >= 0) loadFrame(shownEmailVersion);
   }
 
   // ---- the email frame: double-buffered so the scroll position survives a reload ----------
+
+  function frameDocument(tab) {
+    return tab === "web" ? "/web.html" : "/email.html";
+  }
 
   function loadFrame(version) {
     const current = byId("email-frame");
     if (pendingFrame) pendingFrame.remove();
     const next = document.createElement("iframe");
     next.className = "email-frame loading";
-    next.title = current.title;
+    next.title = prefs.tab === "web" ? "The web edition" : "The email";
+    frameShows = frameDocument(prefs.tab);
     next.setAttribute("sandbox", current.getAttribute("sandbox"));
     next.id = "email-frame-next";
     pendingFrame = next;
@@ -104,7 +113,11 @@
       { once: true }
     );
     next.src =
-      "/email.html?v=" + encodeURIComponent(version) + "&scheme=" + encodeURIComponent(prefs.scheme);
+      frameDocument(prefs.tab) +
+      "?v=" +
+      encodeURIComponent(version) +
+      "&scheme=" +
+      encodeURIComponent(prefs.scheme);
     byId("frame-box").appendChild(next);
   }
 
@@ -230,6 +243,7 @@
         1: { tab: "email" },
         2: { tab: "text" },
         3: { tab: "source" },
+        4: { tab: "web" },
         d: { width: "desktop" },
         m: { width: "mobile" },
         t: { scheme: prefs.scheme === "dark" ? "light" : "dark" },
