@@ -170,6 +170,6 @@ def test_validate_warns_as_build_does(tmp_path, run_digest):
     assert validated.exit_code == built.exit_code == 0
     warnings = [line for line in built.stderr.splitlines() if line.startswith("warning: ")]
     assert warnings == [
-        f"warning: the subject is {len(long_subject.strip())} characters; inboxes cut it near 78"
+        f"warning: Subject length: {len(long_subject.strip())} characters: inboxes cut it near 78"
     ]
     assert validated.stderr.splitlines() == warnings

@@ -19,7 +19,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from digest.preview.frame import count_dark_rules, email_for_frame
+from digest.checks import count_dark_rules
+from digest.preview.frame import email_for_frame
 from digest.preview.server import serve_in_thread
 from digest.preview.snapshot import PreviewOptions
 from digest.render.email import default_templates_dir
@@ -546,6 +547,6 @@ def test_each_warning_shows_once_in_the_checks_panel(tmp_path: Path) -> None:
     )
     snapshot = render_snapshot(PreviewOptions(edition_path=path, settings=Settings()))
     assert isinstance(snapshot, Snapshot)
-    assert len(snapshot.warnings) == 2  # the renderer's own (what `digest build` prints)
+    assert len(snapshot.warnings) == 2  # the same two `digest build` prints
     warned = [check.title for check in snapshot.checks if check.level == "warn"]
     assert sorted(warned) == ["Preheader", "Subject length"]

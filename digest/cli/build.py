@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from digest.checks import Subject, run_checks, warnings_of
 from digest.cli import cli
 from digest.cli.output import err, out
 from digest.edition.load import load_edition
@@ -49,15 +50,14 @@ def build(edition_path: str, out_dir: str) -> int:
     values = sample_values(settings, edition.slug)
 
     folder = Path(out_dir) / edition.slug
-    written = [
-        _write(folder / "email.html", rendered.html.fill(values)),
-        _write(folder / "email.txt", rendered.text.fill(values)),
-    ]
+    html, text = rendered.html.fill(values), rendered.text.fill(values)
+    written = [_write(folder / "email.html", html), _write(folder / "email.txt", text)]
     width = max(len(str(path)) for path, _ in written)
     for path, size in written:
         out.print(f"{path!s:<{width}}  {size / 1024:6.1f} KB", markup=False)
-    for warning in rendered.warnings:
-        err.print(f"warning: {warning}", markup=False)
+    # The one set of checks (digest.checks) that validate, send and the preview run too.
+    for finding in warnings_of(run_checks(Subject(edition, html, text))):
+        err.print(f"warning: {finding}", markup=False)
     return 0
 
 

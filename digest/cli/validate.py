@@ -52,10 +52,30 @@ def validate(
     # EditionError carries every problem of the file; run_guarded prints them and exits 1.
     edition = load_edition(edition_path)
     out.print(f"{edition_path}: OK — {_summary(edition)}", markup=False)
-    _print_render_warnings(edition)
+    _print_warnings(edition)
     if subscribers_path is None:
         return 0
     return _check_send_setup(edition, subscribers_path, backend, strict=strict)
+
+
+def _print_warnings(edition: Edition) -> None:
+    """The one set of checks (digest.checks) that build, send and the preview run too, on the
+    email as a sample subscriber gets it: the same warnings everywhere."""
+    from digest.checks import Subject, run_checks, warnings_of
+    from digest.errors import ConfigError
+    from digest.render.email import render_edition
+    from digest.render.sample import sample_values
+    from digest.settings import Settings, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError:
+        settings = Settings()  # the edition alone is checked; --subscribers checks settings
+    rendered = render_edition(edition, archive_url=settings.archive_url)
+    values = sample_values(settings, edition.slug)
+    subject = Subject(edition, rendered.html.fill(values), rendered.text.fill(values))
+    for finding in warnings_of(run_checks(subject)):
+        err.print(f"warning: {finding}", markup=False)
 
 
 def _check_send_setup(
@@ -102,22 +122,6 @@ def _check_send_setup(
         f"{subscribers_path}: OK — ready to send with the {chosen} backend{note}", markup=False
     )
     return 0
-
-
-def _print_render_warnings(edition: Edition) -> None:
-    """What `digest build` warns about (a subject inboxes cut, a size near Gmail's clip...):
-    the same warnings, from the same rendering, so that validate is not silent about them.
-    They do not change the exit code."""
-    from digest.errors import ConfigError
-    from digest.render.email import render_edition
-    from digest.settings import load_settings
-
-    try:
-        archive_url = load_settings().archive_url
-    except ConfigError:
-        archive_url = None  # a send setting's problem is --subscribers' business, not this one's
-    for warning in render_edition(edition, archive_url=archive_url).warnings:
-        err.print(f"warning: {warning}", markup=False)
 
 
 def _summary(edition: Edition) -> str:

@@ -12,6 +12,7 @@ from typing import Literal
 
 Scheme = Literal["light", "dark"]
 
+
 _STYLE_BLOCK = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
 _DARK_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.IGNORECASE)
 _LIGHT_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*light\s*\)", re.IGNORECASE)
@@ -23,11 +24,6 @@ _HEAD_CLOSE = re.compile(r"</head\s*>", re.IGNORECASE)
 # Always true / never true media features, so the rule blocks keep their other conditions.
 _ALWAYS = "(min-width: 0px)"
 _NEVER = "(max-width: 0px)"
-
-
-def count_dark_rules(html: str) -> int:
-    """How many ``prefers-color-scheme: dark`` media conditions the email's styles hold."""
-    return sum(len(_DARK_QUERY.findall(m.group(2))) for m in _STYLE_BLOCK.finditer(html))
 
 
 def _rewrite_styles(html: str, scheme: Scheme) -> str:

@@ -14,12 +14,18 @@ from email.utils import formataddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digest.checks import (
+    Finding,
+    Subject,
+    count_dark_rules,
+    last_link_check_finding,
+    run_checks,
+    warnings_of,
+)
 from digest.edition.load import load_edition
 from digest.errors import DigestError, ProblemsError
 from digest.link_results import last_link_check
 from digest.newsletter import find_newsletter
-from digest.preview.checks import Check, links_check, run_checks
-from digest.preview.frame import count_dark_rules
 from digest.render.email import render_edition
 from digest.render.sample import sample_values
 from digest.render.web import render_web_page
@@ -53,7 +59,7 @@ class Snapshot:
     text: str
     html_bytes: int
     dark_rules: int
-    checks: tuple[Check, ...]
+    checks: tuple[Finding, ...]
     warnings: tuple[str, ...]
     render_ms: float
 
@@ -87,7 +93,7 @@ class RenderFailure:
         return [{"text": line} for line in self.lines]
 
 
-def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, str], list[Check]]:
+def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, str], list[Finding]]:
     """Sample values, personalised with the first subscribed row of --subscribers if given."""
     values = dict(sample_values(options.settings, slug))
     if options.subscribers is None:
@@ -95,14 +101,14 @@ def _subscriber_values(options: PreviewOptions, slug: str) -> tuple[dict[str, st
     try:
         first = _first_subscriber(options.subscribers)
     except (DigestError, OSError) as exc:
-        return values, [Check("warn", "Subscribers", f"{exc}; a sample subscriber is shown")]
+        return values, [Finding("warn", "Subscribers", f"{exc}; a sample subscriber is shown")]
     if first is None:
-        return values, [Check("warn", "Subscribers", "no subscribed row; a sample is shown")]
+        return values, [Finding("warn", "Subscribers", "no subscribed row; a sample is shown")]
     values["email"] = first.email
     values["name"] = first.name
     for column, value in first.fields.items():
         values[f"field:{column}"] = value
-    return values, [Check("info", "Subscribers", f"shown as line {first.line}: {first.email}")]
+    return values, [Finding("info", "Subscribers", f"shown as line {first.line}: {first.email}")]
 
 
 # The first sendable row of --subscribers, by (path, mtime, size). Finding it reads the whole
@@ -164,13 +170,8 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
     except Exception as exc:  # a bug in a template or renderer must not stop the preview
         return RenderFailure((scrub(f"{type(exc).__name__}: {exc}"),))
     dark_rules = count_dark_rules(html)
-    checks = run_checks(
-        html=html,
-        subject=edition.subject,
-        preheader=edition.preheader,
-        warnings=rendered.warnings,
-        dark_rules=dark_rules,
-    )
+    # The one set of checks (digest.checks) that build, validate and send run too.
+    checks = run_checks(Subject(edition, html, text))
     sample_to = formataddr((values.get("name", ""), values.get("email", "")))
     return Snapshot(
         slug=edition.slug,
@@ -186,9 +187,11 @@ def render_snapshot(options: PreviewOptions) -> Snapshot | RenderFailure:
         dark_rules=dark_rules,
         checks=(
             *checks,
-            links_check(last_link_check(options.settings.state_dir, edition.slug), time.time()),
+            last_link_check_finding(
+                last_link_check(options.settings.state_dir, edition.slug), time.time()
+            ),
             *subscriber_checks,
         ),
-        warnings=tuple(rendered.warnings),
+        warnings=tuple(str(finding) for finding in warnings_of(checks)),
         render_ms=(time.perf_counter() - started) * 1000,
     )

@@ -48,13 +48,11 @@ from digest.render.locations import (  # re-exported: callers import them from h
 )
 from digest.render.merge import SlotMarkers, escape_html, escape_text
 from digest.render.palette import dark_accent
-from digest.render.result import RenderedEdition, RenderWarning  # re-exported
+from digest.render.result import RenderedEdition  # re-exported
 from digest.render.sample import sample_values
 from digest.render.text import TextComposer
 from digest.settings import Settings
 
-GMAIL_CLIP_WARNING_BYTES = 90 * 1024  # Gmail clips at ~102 KB; warn with room to spare
-SUBJECT_WARNING_CHARS = 78
 SIGNATURE_SEPARATOR = "-- "
 
 _DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.IGNORECASE)
@@ -114,7 +112,6 @@ def render_edition(
         edition=edition,
         html=html_template,
         text=text_template,
-        warnings=tuple(_warnings(edition, html_bytes)),
         html_bytes=html_bytes,
     )
 
@@ -345,7 +342,7 @@ class _OfflinePremailer(Premailer):  # type: ignore[misc]
         return _parse_css_offline(css_body, validate)
 
 
-# -- text and warnings ------------------------------------------------------------------------
+# -- text ------------------------------------------------------------------------
 
 
 def _tidy_text(text: str) -> str:
@@ -360,38 +357,7 @@ def _tidy_text(text: str) -> str:
     return "\n".join(tidy).strip("\n") + "\n"
 
 
-def _warnings(edition: Edition, html_bytes: int) -> list[RenderWarning]:
-    warnings: list[RenderWarning] = []
-    if html_bytes > GMAIL_CLIP_WARNING_BYTES:
-        warnings.append(
-            RenderWarning(
-                f"the HTML is {html_bytes / 1024:.0f} KB: Gmail clips messages over ~102 KB "
-                "(and hides the unsubscribe link with the rest); shorten the edition",
-                "size",
-            )
-        )
-    if len(edition.subject) > SUBJECT_WARNING_CHARS:
-        warnings.append(
-            RenderWarning(
-                f"the subject is {len(edition.subject)} characters; inboxes cut it near "
-                f"{SUBJECT_WARNING_CHARS}",
-                "subject",
-            )
-        )
-    if not edition.preheader:
-        warnings.append(
-            RenderWarning(
-                "no preheader: inboxes will preview the first words of the email instead",
-                "preheader",
-            )
-        )
-    return warnings
-
-
 __all__ = [
-    "GMAIL_CLIP_WARNING_BYTES",
-    "SUBJECT_WARNING_CHARS",
-    "RenderWarning",
     "RenderedEdition",
     "archive_url_for",
     "default_templates_dir",

@@ -93,7 +93,7 @@ def _load(path: Path, key: str, edition: Edition) -> RenderedEdition | None:
     if not isinstance(data, dict) or data.get("key") != key:
         return None
     from digest.render.merge import MergeTemplate, escape_html, escape_text
-    from digest.render.result import RenderedEdition, RenderWarning
+    from digest.render.result import RenderedEdition
 
     try:
         html = MergeTemplate(
@@ -102,14 +102,12 @@ def _load(path: Path, key: str, edition: Edition) -> RenderedEdition | None:
         text = MergeTemplate(
             tuple(data["text"]["literals"]), tuple(data["text"]["slots"]), escape_text
         )
-        warnings = tuple(RenderWarning(str(t), str(topic)) for t, topic in data["warnings"])
         if len(html.literals) != len(html.slots) + 1 or len(text.literals) != len(text.slots) + 1:
             return None
         return RenderedEdition(
             edition=edition,
             html=html,
             text=text,
-            warnings=warnings,
             html_bytes=int(data["html_bytes"]),
         )
     except (KeyError, TypeError, ValueError):
@@ -121,7 +119,6 @@ def _store(path: Path, key: str, rendered: RenderedEdition) -> None:
         "key": key,
         "html": {"literals": rendered.html.literals, "slots": rendered.html.slots},
         "text": {"literals": rendered.text.literals, "slots": rendered.text.slots},
-        "warnings": [[str(w), getattr(w, "topic", "")] for w in rendered.warnings],
         "html_bytes": rendered.html_bytes,
     }
     private_folder(path.parent.parent)  # the state folder itself, when this is the first write

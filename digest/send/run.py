@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from digest.audience.subscribers import Subscriber, SubscriberReport
     from digest.audience.suppressions import SuppressionStore
     from digest.backends.base import Backend
+    from digest.checks import Finding
     from digest.edition.model import Edition
     from digest.ledger import Ledger
     from digest.render.result import RenderedEdition
@@ -186,8 +187,8 @@ def run_edition(
         templates_dir=default_templates_dir,
         store=request.records,
     )
-    for warning in rendered.warnings:
-        events.warning(str(warning))
+    for finding in _warnings(edition, rendered, settings):
+        events.warning(str(finding))
     messages = MessageFactory(rendered, settings, test=is_test)
     backend = _make_backend(backend_name, settings, request, edition.slug)
 
@@ -232,6 +233,17 @@ def _refuse_before_send_at(edition_path: Path, edition: Edition, now: datetime) 
         f"{edition_path} is scheduled for {format_time(edition.send_at)} ({when}); "
         "add --now to send it anyway"
     )
+
+
+def _warnings(edition: Edition, rendered: RenderedEdition, settings: Settings) -> list[Finding]:
+    """The one set of checks (digest.checks) that build, validate and the preview run too, on
+    the email as a sample subscriber gets it."""
+    from digest.checks import Subject, run_checks, warnings_of
+    from digest.render.sample import sample_values
+
+    values = sample_values(settings, edition.slug)
+    subject = Subject(edition, rendered.html.fill(values), rendered.text.fill(values))
+    return warnings_of(run_checks(subject))
 
 
 def _make_backend(name: str, settings: Settings, request: SendRequest, slug: str) -> Backend:
