@@ -96,7 +96,7 @@ def digest_env(work: Path, port: int) -> dict[str, str]:
     env.update(
         {
             "DIGEST_FROM": FROM,
-            "DIGEST_SECRET": "bench-secret-not-a-real-one",
+            "DIGEST_SECRET": "bench-secret-not-a-real-one-0123456789",
             "DIGEST_UNSUBSCRIBE_URL": "https://example.org/unsubscribe/{token}",
             "DIGEST_ARCHIVE_URL": "https://example.org/archive/{slug}",
             "DIGEST_STATE_DIR": str(work / "state"),
