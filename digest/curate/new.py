@@ -198,7 +198,12 @@ def _skeleton(
     ]
     if name:
         head.append(f"newsletter: {_scalar(name)}")
-    head += [f"edition: {_scalar(label)}", f"slug: {_scalar(slug)}"]
+    head.append(f"edition: {_scalar(label)}")
+    number = data.get("number")
+    if isinstance(number, int) and not isinstance(number, bool):
+        # The latest names its issue number (the newsletter is older than its folder): go on.
+        head.append(f"number: {number + 1}")
+    head.append(f"slug: {_scalar(slug)}")
     head.append(f"subject: {json.dumps(subject, ensure_ascii=False)}")
     if isinstance(data.get("lang"), str):
         head.append(f"lang: {_scalar(data['lang'])}")

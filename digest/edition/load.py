@@ -95,7 +95,27 @@ def load_edition(
         ) from None
     if isinstance(newsletter, _BesideTheEdition):
         newsletter = find_newsletter(shown)
-    return load_edition_text(text, shown, stem=file.stem, newsletter=newsletter)
+    edition = load_edition_text(text, shown, stem=file.stem, newsletter=newsletter)
+    if edition.number is None:
+        edition = edition.model_copy(update={"number": edition_number(file)})
+    return edition
+
+
+EDITION_SUFFIXES = (".yaml", ".yml")
+
+
+def edition_number(path: Path) -> int:
+    """The issue number of the edition file at ``path`` when it names none: its place among the
+    edition files of its folder, by name (``2026-03.yaml`` sorts after ``2026-02.yaml``)."""
+    try:
+        names = [
+            entry.name
+            for entry in os.scandir(path.parent)
+            if entry.name.lower().endswith(EDITION_SUFFIXES) and entry.is_file()
+        ]
+    except OSError:
+        return 1
+    return 1 + sum(1 for name in names if name < path.name)
 
 
 def load_edition_text(

@@ -105,6 +105,10 @@ class Edition(_Strict):
     # Optional when digest.toml names the newsletter; load_edition fills it in from there.
     newsletter: PlainText | None = None
     edition: PlainText
+    # The issue number shown in the masthead. Default (set by load_edition): the file's place
+    # among the editions of its folder, oldest first; a newsletter older than its digest
+    # folder writes its own.
+    number: Annotated[int, Field(ge=1, le=100_000)] | None = None
     slug: Annotated[str, Field(pattern=SLUG_PATTERN, max_length=100)]
     subject: LongPlainText
     preheader: LongPlainText | None = None

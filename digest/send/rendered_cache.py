@@ -34,8 +34,11 @@ _CODE = Path(__file__).resolve().parents[1]  # the digest package
 _CODE_FILES = ("render", "edition/markdown.py", "edition/model.py", "newsletter.py")
 
 
-def cache_key(edition_path: Path, templates_dir: Path, archive_url: str | None) -> str:
-    """The hash of everything that shapes the rendered edition."""
+def cache_key(
+    edition_path: Path, templates_dir: Path, archive_url: str | None, number: int | None = None
+) -> str:
+    """The hash of everything that shapes the rendered edition (the issue number too: it comes
+    from the folder when the file names none)."""
     digest = hashlib.blake2b(digest_size=20)
 
     def add(label: str, data: bytes) -> None:
@@ -47,6 +50,7 @@ def cache_key(edition_path: Path, templates_dir: Path, archive_url: str | None) 
     newsletter = newsletter_file_for(edition_path)
     add("newsletter", Path(newsletter).read_bytes() if newsletter else b"")
     add("archive_url", (archive_url or "").encode())
+    add("number", str(number).encode())
     for base, folder in (("templates", templates_dir), ("code", _CODE)):
         names = _CODE_FILES if base == "code" else (".",)
         for name in names:
@@ -71,7 +75,7 @@ def rendered_edition(
     """``render()``'s result, from the cache when the key matches; stored after a render when
     ``store`` (a real send: it may create the state folder; a dry run never does)."""
     try:
-        key = cache_key(edition_path, templates_dir(), archive_url)
+        key = cache_key(edition_path, templates_dir(), archive_url, edition.number)
     except OSError:
         return render()  # a file vanished while hashing: render, and cache nothing
     path = state_dir / FOLDER / f"{edition.slug}.json"
