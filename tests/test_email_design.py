@@ -100,7 +100,7 @@ def test_masthead_shows_the_newsletter_identity(edition: Edition) -> None:
     tree = tree_of(email_html(edition, newsletter))
     assert [h.text_content() for h in tree.xpath("//h1")] == ["Clippings"]
     assert tree.xpath("//p[@class='tagline']")[0].text_content() == newsletter.tagline
-    assert tree.xpath("//p[@class='label']")[0].text_content() == "April 2026"
+    assert tree.xpath("//p[@class='label']")[0].text_content() == "No. 1 · April 2026"
     (logo,) = tree.xpath("//img")
     assert logo.get("src") == "https://clippings.example.org/logo.png"
     assert logo.get("alt") == "Clippings logo" and logo.get("width") == "140"

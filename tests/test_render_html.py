@@ -26,6 +26,11 @@ from digest.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "content" / "2026-03.yaml"
+# The masthead's label line of the packaged template, as the tests that edit a copy find it.
+LABEL_LINE = (
+    '          <p class="label">{% if edition.number %}No. {{ edition.number }} · {% endif %}'
+    "{{ edition.edition }}</p>"
+)
 TEMPLATES = REPO / "digest" / "render" / "templates"
 SAMPLE = sample_values(Settings(), "test")
 CLIPPINGS = load_newsletter(REPO / "digest.toml")
@@ -396,7 +401,7 @@ def test_recipient_values_fill_per_recipient_and_are_escaped(
     hostile: Edition, templates_copy: Path
 ) -> None:
     template = templates_copy / "email.mjml.j2"
-    label = '<p class="label">{{ edition.edition }}</p>'
+    label = LABEL_LINE.strip()
     greeting = (
         label + '<p class="hello">Hi {{ recipient.name }} of {{ recipient.field("company") }}</p>'
     )
@@ -426,7 +431,7 @@ def test_recipient_values_fill_per_recipient_and_are_escaped(
 def test_template_errors_name_the_file_and_line(hostile: Edition, templates_copy: Path) -> None:
     template = templates_copy / "email.mjml.j2"
     original = template.read_text()
-    line = original.splitlines().index('          <p class="label">{{ edition.edition }}</p>') + 1
+    line = original.splitlines().index(LABEL_LINE) + 1
 
     template.write_text(original.replace("{{ edition.edition }}", "{{ edition.editon }}"))
     with pytest.raises(TemplateError, match=rf"email\.mjml\.j2:{line}: .*editon"):

@@ -96,7 +96,7 @@ def references(text: str) -> dict[int, str]:
 
 def test_headings_sections_groups_and_items(text: str) -> None:
     lines = text.splitlines()
-    assert lines[:2] == ["Clippings - March 2026", "======================"]
+    assert lines[:2] == ["Clippings - No. 1 - March 2026", "=" * 30]
     for heading in ("HIGHLIGHTS", "RESEARCH PAPERS", "ALSO WORTH A LOOK"):
         assert heading in lines
     assert "Speech & Audio" in lines  # plain text: no HTML escaping
@@ -167,7 +167,7 @@ def test_footer_names_the_sender_address_and_subscribe_link(edition: Edition) ->
     assert "Clippings: Speech and AI research, once a month." in footer
     assert "Forwarded this? Subscribe: https://clippings.example.org/subscribe" in footer
     assert footer.rstrip().endswith("Clippings, 1 Example Street, 12345 Example City")
-    assert text.startswith("Clippings - March 2026\n" + "=" * 22 + "\n")
+    assert text.startswith("Clippings - No. 1 - March 2026\n" + "=" * 30 + "\n")
     assert "\nSpeech and AI research, once a month\n" in text[:200]  # the tagline, on top
 
 
@@ -251,7 +251,8 @@ def test_long_titles_and_names_wrap_at_78_columns(tmp_path: Path) -> None:
     assert long_lines(text) == []
     words = " ".join(text.split())
     assert (
-        "The Extraordinarily Long Named Weekly Letter of Speech and Audio Research - March" in words
+        "The Extraordinarily Long Named Weekly Letter of Speech and Audio Research - No. 1 - March"
+        in words
     )
     assert title.strip().upper() in words and title.strip() in words
     assert "at reader@example.org because you subscribed" in words
