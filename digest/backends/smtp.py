@@ -201,7 +201,9 @@ class SMTPBackend(Backend):
         from_address = parseaddr(campaign.from_address)[1] or campaign.from_address
         self._envelope_from = options.bounce_address or from_address
         self._slug = campaign.slug
-        self._tls_context = options.tls_context()
+        # Loading the system's CAs costs ~30 ms: only for a connection that uses TLS.
+        if self.settings[SMTP_SECURITY] != "none":
+            self._tls_context = options.tls_context()
         self._signer = options.signer
         self._idle.append(await self._connect())
 

@@ -16,6 +16,8 @@ setting shows in ``digest validate --subscribers``, before a send; it contacts n
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import ssl
 from dataclasses import dataclass
@@ -78,11 +80,31 @@ class SMTPOptions:
     signer: DkimSigner | None  # None: messages go unsigned
 
     def tls_context(self) -> ssl.SSLContext:
-        """The context that verifies the server: the system's CAs, or SMTP_CA_FILE's."""
+        """The context that verifies the server: the system's CAs, and SMTP_CA_FILE's."""
         context = ssl.create_default_context()
         if self.ca_file is not None:
             context.load_verify_locations(cafile=str(self.ca_file))
         return context
+
+
+def _ca_file_problem(ca_file: Path) -> str | None:
+    """Why ``ca_file`` is no PEM file of CAs, or None. Parsing a system bundle costs ~15 ms and
+    the settings are checked several times per send, so the answer is kept per file version."""
+    try:
+        stat = os.stat(ca_file)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return _parse_ca_file(str(ca_file), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_ca_file(ca_file: str, size: int, mtime_ns: int) -> str | None:
+    # A bare client context: the system's CAs are not needed to tell whether this file loads.
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return None
 
 
 def _read(settings: Settings, key: Setting[T], problems: list[str], default: T) -> T:
@@ -123,10 +145,7 @@ def smtp_options(settings: Settings) -> SMTPOptions:
     ca_setting = SMTP_CA_FILE if settings.is_set(SMTP_CA_FILE.env) else SSL_CERT_FILE
     if (ca_text := _read(settings, ca_setting, problems, None)) is not None:
         ca_file = Path(ca_text).expanduser()
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if (reason := _ca_file_problem(ca_file)) is not None:
             problems.append(
                 f"{ca_setting.env}: {ca_file} is not a readable PEM file of CAs ({reason})"
             )
