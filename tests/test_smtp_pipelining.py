@@ -203,3 +203,49 @@ def test_a_connection_dropped_in_the_middle_of_a_group_is_retried_once() -> None
     first, second = sessions
     assert b"DATA\r\n" not in first  # the group was cut short after the MAIL reply
     assert b"Hello flaky@example.org\r\n" in second
+
+
+def test_the_replies_of_a_group_in_one_packet_are_each_paired_with_their_command() -> None:
+    """What aiosmtplib's own reader cannot do, and what Postfix does: answer a whole group in
+    one write, here with a reply on several lines among them."""
+
+    async def session(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lines: list[bytes]
+    ) -> None:
+        group: list[bytes] = []
+        while line := await read_line(reader, lines):
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                writer.write(b"250-scripted\r\n250 PIPELINING\r\n")
+            elif verb in (b"MAIL", b"RCPT"):
+                group.append(line)  # answered together with DATA
+            elif verb == b"DATA":
+                refused = b"gone@" in group[1]
+                writer.write(
+                    b"250 2.1.0 sender ok\r\n"
+                    + (
+                        b"550-5.1.1 <gone@example.org>: no such user\r\n"
+                        b"550 5.1.1 try another address\r\n"
+                        b"554 5.5.1 no valid recipients\r\n"
+                        if refused
+                        else b"250 2.1.5 recipient ok\r\n354 go ahead\r\n"
+                    )
+                )
+                group.clear()
+                if not refused:
+                    while await read_line(reader, lines) != b".\r\n":
+                        pass
+                    writer.write(b"250 2.0.0 Ok: queued as ONEPACKET\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                return
+            else:
+                writer.write(b"250 OK\r\n")
+
+    addresses = ["gone@example.org", "reader@example.org"]
+    results, sessions = asyncio.run(run_against(session, addresses))
+    assert [(r.status, r.error, r.provider_id) for r in results] == [
+        (FAILED, "550 5.1.1 <gone@example.org>: no such user\n5.1.1 try another address", None),
+        (SENT, None, "ONEPACKET"),
+    ]
+    assert len(sessions) == 1  # one connection, in step throughout
