@@ -6,13 +6,15 @@ import email
 import email.policy
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from conftest import TEST_SECRET, CliResult, subscriber_addresses, write_subscribers
 from smtp_server import SMTPTestServer
 
+from digest.audience.subscribers import Subscriber, SubscriberReport
 from digest.ledger import Ledger
 from digest.tokens import make_token, verify_token
 
@@ -498,3 +500,44 @@ def test_status_with_failures_names_the_command_that_retries_them(
         "To try the failed ones again: digest send content/2026-03.yaml --subscribers CSV "
         "--retry-failed"
     )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--yes"],  # cron, CI: the list is read once, as it is sent
+        ["--yes", "--strict"],  # checked first: a bad row stops the send before anything goes
+    ],
+)
+def test_a_send_without_confirmation_reads_the_list_once_and_reports_it_after(
+    run_digest: Run,
+    send_env: dict[str, str],
+    tmp_path: Path,
+    edition_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+) -> None:
+    import digest.audience.subscribers as subscribers
+
+    opened: list[Path] = []
+    real_read = subscribers.read_subscribers
+
+    def counted_read(path: Path, report: SubscriberReport) -> Iterator[Subscriber]:
+        opened.append(path)
+        return real_read(path, report)
+
+    monkeypatch.setattr(subscribers, "read_subscribers", counted_read)
+    write_subscribers(tmp_path / "subscribers.csv", 3, extra_rows="not-an-address,Nobody\n")
+
+    result = send(run_digest, send_env, "--backend", "outbox", *extra)
+
+    assert len(opened) == 1  # never counted first, then read again
+    if "--strict" in extra:
+        assert result.exit_code == 1
+        assert not list(tmp_path.glob("outbox/*/*.eml"))
+    else:
+        assert result.exit_code == 0, result.output
+        assert len(list(tmp_path.glob("outbox/*/*.eml"))) == 3
+        # Told after the run: the list's counts.
+        assert "subscribers.csv: 4 rows: 3 to send, 1 invalid row skipped" in result.stderr
+    assert "subscribers.csv:5:1: email:" in result.stderr  # the bad row, with its line

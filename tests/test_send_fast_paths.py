@@ -281,3 +281,36 @@ def test_a_smtp_send_loads_no_preview_server_nor_http_stack(
     unneeded = {"digest.preview", "digest.unsubscribe_app", "digest.backends.mailgun"}
     unneeded |= {"starlette", "uvicorn", "httpx", "watchfiles", "playwright"}
     assert not modules & unneeded
+
+
+# -- the Markdown check's shortcut ------------------------------------------------------------
+
+_MARKDOWN_ALPHABET = st.sampled_from(
+    [*"ab :/.()!*_`#>-+=~|\\&;\n\t", "http://x.org", "javascript:", "](", "![", "&lt;", " "]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_MARKDOWN_ALPHABET, max_size=40).map("".join))
+def test_prose_without_angle_or_square_brackets_is_never_refused_by_the_parser(
+    text: str,
+) -> None:
+    """check_markdown skips the parser for such text (loading an edition then imports no
+    parser): the parser itself must find nothing to refuse in it either."""
+    from digest.edition.markdown import _checking_parser, _problem_of, iter_tokens
+
+    clean = text.replace("<", "").replace("[", "")
+    tokens = list(iter_tokens(_checking_parser().parse(clean)))
+    assert [t.type for t in tokens if _problem_of(t)] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<b>bold</b>", "see <javascript:alert(1)>", "![chart](https://x.org/c.png)",
+     "[x](javascript:alert(1))", "[x][r]\n\n[r]: ftp://x.org"],
+)  # fmt: skip
+def test_prose_with_them_is_still_parsed_and_refused(text: str) -> None:
+    from digest.edition.markdown import MarkdownProblem, check_markdown
+
+    with pytest.raises(MarkdownProblem):
+        check_markdown(text)

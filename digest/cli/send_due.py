@@ -152,10 +152,13 @@ class CliEvents:
             raise click.exceptions.Abort()
         return True
 
+    def wants_total(self) -> bool:
+        return not self.log.json and out.is_terminal
+
     @contextmanager
     def sending(self, total: int | None) -> Iterator[Callable[[SendProgress], None]]:
         """A progress bar with rate and ETA, on a terminal only (logs and CI stay clean)."""
-        if self.log.json or not out.is_terminal or not total:
+        if not self.wants_total() or not total:
             yield lambda _progress: None
             return
         from rich.progress import (

@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    # Imported when first parsed (24 ms): loading an edition whose prose has no "<" or "["
+    # never needs the parser (see _problems_in), and `digest send` loads one before each run.
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 # Control characters besides tab and line breaks, and the noncharacters U+FFFE/U+FFFF: no text
@@ -26,6 +30,8 @@ _UNSAFE_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 def _checking_parser() -> MarkdownIt:
     # html=True so raw HTML shows up as html_inline/html_block tokens we can refuse by name;
     # validateLink accepts everything so unsafe targets reach us instead of silently becoming text.
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": True, "linkify": False})
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     return md
@@ -34,6 +40,8 @@ def _checking_parser() -> MarkdownIt:
 @lru_cache(maxsize=1)
 def rendering_parser() -> MarkdownIt:
     """The parser used to render: raw HTML is escaped, never passed through."""
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.disable("image")
     return md
@@ -102,6 +110,10 @@ def _problems_in(text: str) -> Iterator[MarkdownProblem]:
             f"holds a control character (U+{ord(match.group()):04X}); delete it",
             text[: match.start()].count("\n"),
         )
+        return
+    if "<" not in text and "[" not in text:
+        # What can be refused needs one of these: raw HTML and autolinks start with "<";
+        # links, images and link definitions with "[" (linkify is off: a bare URL is text).
         return
     for block in _checking_parser().parse(text):
         line = block.map[0] if block.map else 0
