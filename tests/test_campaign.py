@@ -202,6 +202,24 @@ def test_server_down_mid_run_stops_with_resume_hint_and_rerun_completes(
     assert not set(first) & set(server.recipients())  # the stop lost no record: no duplicate
 
 
+def test_a_limit_run_stops_reading_at_the_limit_and_counts_the_rest_after_the_sends(
+    smtp_server: SMTPTestServer, tmp_path: Path, edition_file: Path
+) -> None:
+    """Past --limit the rest of a long list (several chunks) is only counted for the summary,
+    after the sends; suppressed and already-sent rows there are told apart as before."""
+    with SuppressionStore(tmp_path / ".digest") as store:
+        store.add("reader1100@example.org", "unsubscribed", "test")
+    first = run(smtp_server, tmp_path, edition_file, people(1_200), limit=3)
+    assert first.sent == 3
+    assert first.skipped == {SKIP_OVER_LIMIT: 1_196, SKIP_SUPPRESSED: 1}
+    assert ledger_summary(tmp_path).total == 3
+
+    again = run(smtp_server, tmp_path, edition_file, people(1_200), limit=1_000)
+    assert again.sent == 1_000
+    assert again.skipped == {SKIP_ALREADY_SENT: 3, SKIP_OVER_LIMIT: 196, SKIP_SUPPRESSED: 1}
+    assert len(smtp_server.recipients()) == 1_003
+
+
 def test_limit_suppressions_retry_failed_and_no_ledger(
     smtp_server: SMTPTestServer, tmp_path: Path, edition_file: Path
 ) -> None:

@@ -342,6 +342,7 @@ class Campaign:
         )
         self._produced_all = False  # the producer read the whole list
         self._unread: Iterator[Sequence[Subscriber]] | None = None  # what it had not read
+        self._over_limit: Iterator[Sequence[Subscriber]] | None = None  # the rest, past --limit
         self._uncommitted_sent: list[tuple[str, str]] = []
         self._uncommitted_failed: list[tuple[str, str]] = []
         self._commit_due: asyncio.Future[None] | None = None
@@ -370,11 +371,15 @@ class Campaign:
             raise
         fatal: BaseException | None = None
         with self._signals(handle_signals):
+            finished = False
             try:
                 fatal = await self._run_workers()
+                finished = True
             finally:
                 await self.backend.close()
                 self.result.elapsed = time.monotonic() - self._started
+                if finished and fatal is None:
+                    await self._count_over_limit()
                 self._record_run(started_at)
         if fatal is not None:
             if isinstance(fatal, ConfigError) and not self.result.sent:
@@ -438,6 +443,27 @@ class Campaign:
         self.result.left_pending = left
         return fatal
 
+    async def _count_over_limit(self) -> None:
+        """Count the part of the list past ``--limit`` into the summary's skipped figures."""
+        rest, self._over_limit = self._over_limit, None
+        if rest is None:
+            return
+
+        # Only a figure of the summary: a list that became unreadable leaves it short. Rows are
+        # read in a thread, as the producer does; the look-ups stay in the loop's thread (the
+        # state database's connections are not shared with others).
+        with contextlib.suppress(DigestError, OSError, ValueError):
+            while (chunk := await asyncio.to_thread(next, rest, None)) is not None:
+                kept = filter_recipients(
+                    chunk,
+                    slug=self.slug,
+                    ledger=self.ledger,
+                    suppressions=self.suppressions,
+                    retry_failed=self.options.retry_failed,
+                    skipped=self.result.skipped,
+                )
+                self.result.skipped[SKIP_OVER_LIMIT] += len(kept)
+
     def _count_unread(self) -> int:
         """How many recipients of the part of the list not read yet this run would send to."""
         if self._unread is None:
@@ -488,18 +514,22 @@ class Campaign:
                     skipped=self.result.skipped,
                 )
                 if limit is not None and self._queued + len(keep) > limit:
-                    # Past the limit the rest is only counted, so the summary is complete.
                     room = max(limit - self._queued, 0)
                     self.result.skipped[SKIP_OVER_LIMIT] += len(keep) - room
                     keep = keep[:room]
-                if not keep:
-                    continue
-                if self.ledger is not None:
-                    # Pending before sent: a crash from here on leaves a row to resume from.
-                    self.ledger.enqueue(self.slug, keep)
-                self._queued += len(keep)
-                for start in range(0, len(keep), batch_size):
-                    await self._queue.put(keep[start : start + batch_size])
+                if keep:
+                    if self.ledger is not None:
+                        # Pending before sent: a crash from here on leaves a row to resume from.
+                        self.ledger.enqueue(self.slug, keep)
+                    self._queued += len(keep)
+                    for start in range(0, len(keep), batch_size):
+                        await self._queue.put(keep[start : start + batch_size])
+                if limit is not None and self._queued >= limit:
+                    # Past the limit the rest is only counted, so the summary is complete; once
+                    # the sends are done: read now, it would take the CPU from them.
+                    self._over_limit = chunks
+                    self._produced_all = True
+                    break
         except (DigestError, OSError) as exc:
             self.request_stop(self._scrubbed(str(exc)))
             raise _Fatal() from exc
