@@ -44,7 +44,9 @@ def recipient_tag(secret: str, purpose: str, slug: str, address: str, length: in
     """
     payload = f"{purpose}\n{slug}\n{address.lower()}".encode()
     digest = hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:length]
+    # Only the bytes the tag shows are encoded (each 5 bytes make 8 characters on their own):
+    # the same characters for half the work, once per message sent.
+    return base64.b32encode(digest[: 5 * -(-length // 8)]).decode("ascii").lower()[:length]
 
 
 def verp_address(secret: str, bounce_address: str, recipient: str, slug: str) -> str:

@@ -202,3 +202,20 @@ def test_bounces_import_without_the_secret_is_exit_1(
     result = run_digest("bounces", "import", str(box), env=env)
     assert result.exit_code == 1
     assert "needs DIGEST_SECRET" in result.output
+
+
+def test_a_tag_is_the_start_of_the_base32_of_the_whole_hmac() -> None:
+    """Tags of messages sent by earlier versions (which encoded the whole HMAC) still verify:
+    only the encoding's shortcut changed, never a character."""
+    import base64
+    import hashlib
+    import hmac
+
+    from digest.verp import recipient_tag
+
+    for n, length in enumerate([1, 7, 8, 9, 16, 17, 40, 52]):
+        address = f"Reader{n}@Example.org"
+        payload = f"verp\n2026-03\n{address.lower()}".encode()
+        whole = hmac.new(b"a-secret", payload, hashlib.sha256).digest()
+        expected = base64.b32encode(whole).decode("ascii").lower()[:length]
+        assert recipient_tag("a-secret", "verp", "2026-03", address, length) == expected
