@@ -7,6 +7,11 @@ It records every accepted message and counts connections, and can be told to mis
   (a 421 reply also closes the connection, as a real server does);
 * ``drop_data[address] = k``: drop the connection without answering the end of DATA, k times;
 * ``data_delay``: seconds to wait before answering each DATA (a slow server);
+* ``refuse_mail``: replies for the next MAIL commands, one each, before MAIL is accepted again;
+* ``refuse_data[address] = "554 ..."``: refuse the DATA command (no 354) of a message to it;
+* ``pipelining=True``: offer PIPELINING (RFC 2920; aiosmtpd reads commands one by one from its
+  stream, so it serves pipelined groups as they are); ``server.command_reads`` lists the
+  commands that arrived in each read from the socket, to see whether a client pipelined;
 * ``stop()`` / ``start()``: the server goes away (connection refused) and comes back on the
   same port.
 
@@ -53,6 +58,9 @@ class FaultyHandler:
     defer: dict[str, tuple[int, str]] = field(default_factory=dict)
     drop_data: dict[str, int] = field(default_factory=dict)
     data_delay: float = 0.0
+    refuse_mail: list[str] = field(default_factory=list)
+    refuse_data: dict[str, str] = field(default_factory=dict)
+    pipelining: bool = False
     messages: list[Received] = field(default_factory=list)
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
     data_attempts: Counter[str] = field(default_factory=Counter)
@@ -65,7 +73,19 @@ class FaultyHandler:
         with self.lock:
             self.ehlo_names.append((hostname, session.ssl is not None))
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            if self.refuse_mail:
+                return self.refuse_mail.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -105,6 +125,9 @@ class FaultyHandler:
         return f"250 2.0.0 Ok: queued as TEST{number:06d}"
 
 
+COMMAND_VERBS = frozenset({b"EHLO", b"HELO", b"MAIL", b"RCPT", b"DATA", b"RSET", b"NOOP", b"QUIT"})
+
+
 class _CountingSMTP(SMTP):
     def __init__(self, owner: SMTPTestServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,6 +137,23 @@ class _CountingSMTP(SMTP):
         with self._owner.handler.lock:
             self._owner.connections += 1
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        # Command lines only (a message body in DATA is not commands).
+        verbs = [line.split(b" ", 1)[0].upper() for line in data.split(b"\r\n") if line]
+        if verbs and verbs[0] in COMMAND_VERBS:
+            with self._owner.handler.lock:
+                self._owner.command_reads.append(tuple(v.decode("ascii", "replace") for v in verbs))
+        super().data_received(data)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        refusals = self._owner.handler.refuse_data
+        assert self.envelope is not None
+        refused = [refusals[a.lower()] for a in self.envelope.rcpt_tos if a.lower() in refusals]
+        if refused:
+            await self.push(refused[0])
+            return
+        await super().smtp_DATA(arg)
 
 
 class SMTPTestServer:
@@ -134,6 +174,7 @@ class SMTPTestServer:
         self.host = "127.0.0.1"
         self.port = 0
         self.connections = 0
+        self.command_reads: list[tuple[str, ...]] = []
         self.logins: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None

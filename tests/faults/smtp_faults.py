@@ -7,6 +7,9 @@ the client's timeout. Chosen recipients are refused for good with ``550``/``553`
 
 Each draw is seeded by (seed, address, attempt), so a mix injects the same faults into the same
 recipients whatever the order concurrent connections arrive in.
+
+It offers PIPELINING, as Postfix and most real servers do: the faults then hit MAIL, RCPT and
+DATA sent in one write (the plain path is what tests/test_smtp_backend.py's server gets).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class SeededFaultHandler(FaultyHandler):
     """The tests' recording handler, with seeded faults instead of per-address scripts."""
 
     rates: SMTPFaultRates = field(default_factory=SMTPFaultRates)
+    pipelining: bool = True
     seed: int = 0
     stall_seconds: float = 1.0
     injected: Counter[str] = field(default_factory=Counter)
