@@ -38,8 +38,11 @@ def normalise_address(address: str) -> str | None:
         ascii_domain = _ascii_domain(domain, policy())
         if ascii_domain is not None:
             if local.lower() in _ROLE_MAILBOXES:
-                local = local.lower()
-            result = f"{local}@{ascii_domain}"
+                result = f"{local.lower()}@{ascii_domain}"
+            elif ascii_domain == domain:
+                result = address  # in normal form already, as nearly every one is: no copy
+            else:
+                result = f"{local}@{ascii_domain}"
             if len(result) <= 254:
                 return result
     try:

@@ -14,16 +14,25 @@ _EMPTY = 0
 
 
 class DigestSet:
-    """Set semantics (``add``, ``in``, ``len``) for non-negative ints below 2**64."""
+    """Set semantics (``add``, ``in``, ``len``) for non-negative ints below 2**64.
 
-    __slots__ = ("_count", "_mask", "_slots")
+    ``capacity``: how many keys it will hold without growing. A reader that knows how many
+    rows it will see sizes it once: growing holds the old and the new table at the same time
+    and re-inserts every key."""
+
+    __slots__ = ("_count", "_limit", "_mask", "_slots")
 
     def __init__(self, capacity: int = 1024) -> None:
         size = 8
         while size < capacity * 2:
             size *= 2
+        self._allocate(size)
+
+    def _allocate(self, size: int) -> None:
+        """An empty table of ``size`` slots (a power of two)."""
         self._slots = array("Q", bytes(8 * size))
         self._mask = size - 1
+        self._limit = size // 2  # the most keys before it grows: a load of at most one half
         self._count = 0
 
     def __len__(self) -> int:
@@ -44,7 +53,8 @@ class DigestSet:
     def add(self, key: int) -> bool:
         """Add ``key``; True when it was not there yet."""
         key = key or 1
-        slots, mask = self._slots, self._mask
+        slots = self._slots
+        mask = self._mask
         index = key & mask
         while (found := slots[index]) != _EMPTY:
             if found == key:
@@ -52,15 +62,13 @@ class DigestSet:
             index = (index + 1) & mask
         slots[index] = key
         self._count += 1
-        if self._count * 2 > len(slots):
+        if self._count > self._limit:
             self._grow()
         return True
 
     def _grow(self) -> None:
         old = self._slots
-        self._slots = array("Q", bytes(16 * len(old)))
-        self._mask = len(self._slots) - 1
-        self._count = 0
+        self._allocate(2 * len(old))
         for key in old:
             if key != _EMPTY:
                 self.add(key)

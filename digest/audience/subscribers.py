@@ -6,8 +6,8 @@ not understand): such an address is never sent to, even when its blocking row co
 ``subscribed`` one (the result is kept for the file's exact bytes, so reading the same list
 again, as ``digest send`` does after its counting pass, skips this pass). The second pass yields
 each sendable address once (its first row) and fills the :class:`SubscriberReport`. Addresses
-are remembered as 8-byte digests held as ints, not as strings, so a million addresses
-cost tens of megabytes, not hundreds.
+are remembered as 8-byte digests in a flat table sized once from the first pass's row count, not
+as strings: a million addresses cost 16 MB, not hundreds.
 
 Line numbers are physical lines of the file: a quoted field may span lines, and a row is
 reported at the line where it starts.
@@ -16,20 +16,26 @@ reported at the line where it starts.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.addresses import normalise_address, why_invalid
 from digest.audience.digest_set import DigestSet
 from digest.errors import Problem, SubscribersError, similar_files
 from digest.spreadsheet import ADDRESS_FORMULA_STARTS
 from digest.subscriber import Subscriber
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 DELIMITERS = (",", ";", "\t")
@@ -101,11 +107,17 @@ class _Columns:
     width: int  # number of columns in the header
 
 
-@dataclass(slots=True)
-class _Row:
-    line: int
-    values: list[str] | None  # None when the csv module could not parse the row
-    error: str | None = None
+# One data row: the line it starts on, its cells (None when the csv module could not parse it)
+# and then why. A plain tuple: a million of them are made per read.
+_Row = tuple[int, list[str] | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstPass:
+    """What the first pass over one version of a file found."""
+
+    blocked: DigestSet  # digests of the addresses never sent to
+    rows: int  # data rows: the most addresses the second pass can remember
 
 
 def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscriber]:
@@ -115,30 +127,34 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
     no header, no ``email`` column, no data row, or no row that is not invalid (raised once the
     whole file is read: every sendable row has been yielded by then).
     """
-    blocked = _blocked_addresses(path, report.path)
+    first = _first_pass(path, report.path)
+    blocked = first.blocked
     any_blocked = len(blocked) > 0  # the common list has none: skip a lookup per row
-    seen = DigestSet()
+    # Sized for every row at once: growing by doubling would hold the old and the new table
+    # together (24 MB instead of 16 for a million rows) and re-insert every digest.
+    seen = DigestSet(capacity=first.rows)
     shown_path = report.path
-    for row, columns in _rows(path, shown_path):
-        report.rows += 1
-        outcome = _parse_row(row, columns, shown_path)
-        if isinstance(outcome, Problem):
-            report.problems.append(outcome)
-            continue
-        email, name, status, fields = outcome
-        key = _digest(email)
-        if status == "subscribed":
-            # An address with any other row (even a later one) is not sent to. `add` answers
-            # False when the address was seen before: one lookup, not two.
-            if (any_blocked and key in blocked) or not seen.add(key):
-                report.duplicates += 1
+    with _table(path, shown_path) as (columns, rows):
+        for line, values, error in rows:
+            report.rows += 1
+            outcome = _parse_row(line, values, error, columns, shown_path)
+            if isinstance(outcome, Problem):
+                report.problems.append(outcome)
                 continue
-            report.subscribed += 1
-            yield Subscriber(email, name, fields, row.line)
-        elif not seen.add(key):
-            report.duplicates += 1
-        else:
-            report.by_status[status] += 1
+            email, name, status, fields = outcome
+            key = _digest(email)
+            if status == "subscribed":
+                # An address with any other row (even a later one) is not sent to. `add`
+                # answers False when the address was seen before: one lookup, not two.
+                if (any_blocked and key in blocked) or not seen.add(key):
+                    report.duplicates += 1
+                    continue
+                report.subscribed += 1
+                yield Subscriber(email, name, fields, line)
+            elif not seen.add(key):
+                report.duplicates += 1
+            else:
+                report.by_status[status] += 1
     if report.rows == 0:
         raise SubscribersError(
             [Problem(report.path, 1, None, "no subscriber row: the file holds only a header")]
@@ -152,11 +168,11 @@ def read_subscribers(path: Path, report: SubscriberReport) -> Iterator[Subscribe
         )
 
 
-# The blocked set of the last file read, keyed by a digest of its bytes: `digest send` reads the
+# The first pass of the last file read, keyed by a digest of its bytes: `digest send` reads the
 # list twice (the pass that checks and counts it all before anything is sent, then the send),
 # and the second read need not scan and parse every row a third time for it. Hashing the bytes
 # costs ~1 ms per MB, a small fraction of the scan, and no rewrite of the file can fool it.
-_last_blocked: tuple[bytes, DigestSet] | None = None
+_last_first_pass: tuple[bytes, _FirstPass] | None = None
 
 
 def _content_digest(path: Path) -> bytes | None:
@@ -167,38 +183,44 @@ def _content_digest(path: Path) -> bytes | None:
         return None  # the read itself reports it, at the right place
 
 
-def _blocked_addresses(path: Path, shown_path: str) -> DigestSet:
-    """Digests of every address having a row that is not a clean ``subscribed`` row."""
-    global _last_blocked
+def _first_pass(path: Path, shown_path: str) -> _FirstPass:
+    global _last_first_pass
     version = _content_digest(path)
-    if version is not None and _last_blocked is not None and _last_blocked[0] == version:
-        return _last_blocked[1]
-    blocked = _scan_blocked(path, shown_path)
+    if version is not None and _last_first_pass is not None and _last_first_pass[0] == version:
+        return _last_first_pass[1]
+    first = _scan_blocked(path, shown_path)
     # The digest was taken before the scan: a file changed while it was read gets another
     # digest next time, and is scanned again.
     if version is not None:
-        _last_blocked = (version, blocked)
-    return blocked
+        _last_first_pass = (version, first)
+    return first
 
 
-def _scan_blocked(path: Path, shown_path: str) -> DigestSet:
+def _scan_blocked(path: Path, shown_path: str) -> _FirstPass:
+    """Digests of every address having a row that is not a clean ``subscribed`` row, and the
+    number of data rows."""
     blocked = DigestSet()
-    for row, columns in _rows(path, shown_path):
-        values = row.values
-        if values is None:
-            continue
-        status = ""
-        if columns.status is not None and columns.status < len(values):  # a short row has none
-            status = values[columns.status].strip().lower()
-        if status in ("", "subscribed") and _looks_clean(values, columns.width):
-            continue  # the common case, decided without validating the address
-        # Not subscribed, or a row we could not understand (it may well have been an
-        # unsubscribe): its address is never sent to.
-        raw = values[columns.email] if columns.email < len(values) else ""
-        email = normalise_address(raw.strip())
-        if email is not None:
-            blocked.add(_digest(email))
-    return blocked
+    count = 0
+    with _table(path, shown_path) as (columns, rows):
+        status_at, width = columns.status, columns.width
+        for _line, values, _error in rows:
+            count += 1
+            if values is None:
+                continue
+            status = ""
+            if status_at is not None and status_at < len(values):  # a short row has none
+                status = values[status_at]
+                if status != "subscribed":  # as written in nearly every row: no copies
+                    status = status.strip().lower()
+            if status in ("", "subscribed") and _looks_clean(values, width):
+                continue  # the common case, decided without validating the address
+            # Not subscribed, or a row we could not understand (it may well have been an
+            # unsubscribe): its address is never sent to.
+            raw = values[columns.email] if columns.email < len(values) else ""
+            email = normalise_address(raw.strip())
+            if email is not None:
+                blocked.add(_digest(email))
+    return _FirstPass(blocked, count)
 
 
 def _looks_clean(values: list[str], width: int) -> bool:
@@ -207,8 +229,9 @@ def _looks_clean(values: list[str], width: int) -> bool:
     return not _CONTROL.search("".join(values))
 
 
-def _rows(path: Path, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
-    """Every non-blank data row with the line it starts on."""
+@contextlib.contextmanager
+def _table(path: Path, shown_path: str) -> Iterator[tuple[_Columns, Iterator[_Row]]]:
+    """The header's columns, and every non-blank data row with the line it starts on."""
     try:
         binary = path.open("rb")
     except FileNotFoundError as exc:
@@ -223,7 +246,8 @@ def _rows(path: Path, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
     with binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         try:
-            yield from _rows_of_text(text, shown_path)
+            reader, columns = _header(text, shown_path)
+            yield columns, _data_rows(reader)
         except UnicodeDecodeError as exc:
             binary.seek(0)
             line, col = _undecodable_position(binary)
@@ -232,7 +256,8 @@ def _rows(path: Path, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
             ) from exc
 
 
-def _rows_of_text(text: io.TextIOWrapper, shown_path: str) -> Iterator[tuple[_Row, _Columns]]:
+def _header(text: io.TextIOWrapper, shown_path: str) -> tuple[Reader, _Columns]:
+    """The CSV reader, past the header row, and the columns that row names."""
     first_line = text.readline()
     while first_line and not first_line.strip():
         first_line = text.readline()  # tolerate blank lines before the header
@@ -248,15 +273,17 @@ def _rows_of_text(text: io.TextIOWrapper, shown_path: str) -> Iterator[tuple[_Ro
             ]
         )
     delimiter = _delimiter_of(first_line)
-    reader = csv.reader(_chain_first(first_line, text), delimiter=delimiter, strict=True)
+    reader = csv.reader(itertools.chain((first_line,), text), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except csv.Error as exc:  # an unclosed quote, a header past the field size limit
         raise SubscribersError(
             [Problem(shown_path, reader.line_num or 1, None, f"the header row is not CSV ({exc})")]
         ) from None
-    header_line = reader.line_num
-    columns = _columns_of(header, header_line, shown_path)
+    return reader, _columns_of(header, reader.line_num, shown_path)
+
+
+def _data_rows(reader: Reader) -> Iterator[_Row]:
     previous_end = reader.line_num
     while True:
         try:
@@ -265,20 +292,15 @@ def _rows_of_text(text: io.TextIOWrapper, shown_path: str) -> Iterator[tuple[_Ro
             return
         except csv.Error as exc:
             # The reader resets itself on the next call, so the following rows still count.
-            row = _Row(previous_end + 1, None, f"cannot be parsed as CSV ({exc})")
+            row: _Row = (previous_end + 1, None, f"cannot be parsed as CSV ({exc})")
             previous_end = reader.line_num
-            yield row, columns
+            yield row
             continue
         start = previous_end + 1
         previous_end = reader.line_num
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # a blank line is not a row
-        yield _Row(start, values), columns
-
-
-def _chain_first(first_line: str, rest: io.TextIOWrapper) -> Iterator[str]:
-    yield first_line
-    yield from rest
+        yield start, values, None
 
 
 def _delimiter_of(header_line: str) -> str:
@@ -338,49 +360,47 @@ def _letters(name: str) -> str:
 
 
 def _parse_row(
-    row: _Row, columns: _Columns, shown_path: str
+    line: int, values: list[str] | None, error: str | None, columns: _Columns, shown_path: str
 ) -> Problem | tuple[str, str, str, dict[str, str]]:
     """(email, name, status, fields) of a valid row, else the Problem that makes it invalid."""
-    values = row.values
     if values is None:
-        return Problem(shown_path, row.line, None, row.error or "cannot be parsed as CSV")
-    if len(values) > columns.width:
+        return Problem(shown_path, line, None, error or "cannot be parsed as CSV")
+    width = len(values)
+    if width > columns.width:
         # Trailing empty cells (a spreadsheet's stray delimiters) are harmless.
         if any(v.strip() for v in values[columns.width :]):
             return Problem(
                 shown_path,
-                row.line,
+                line,
                 columns.width + 1,
-                f"too many fields: {len(values)} where the header has {columns.width}",
+                f"too many fields: {width} where the header has {columns.width}",
             )
         values = values[: columns.width]
+        width = columns.width
     if _CONTROL.search("".join(values)):  # one search per row; find the column only then
         for index, value in enumerate(values):
             if match := _CONTROL.search(value):
                 return Problem(
                     shown_path,
-                    row.line,
+                    line,
                     index + 1,
                     f"holds a control character ({match.group()!r})",
                     field=_column_name(columns, index),
                 )
-    width = len(values)
-
-    def cell(index: int | None) -> str:
-        return values[index].strip() if index is not None and index < width else ""
-
     if width == columns.width:  # a full row, the common case: index it directly
         raw_email = values[columns.email].strip()
         name = "" if columns.name is None else values[columns.name].strip()
         raw_status = "" if columns.status is None else values[columns.status].strip()
     else:
-        raw_email, name, raw_status = cell(columns.email), cell(columns.name), cell(columns.status)
+        raw_email = _cell(values, columns.email)
+        name = _cell(values, columns.name)
+        raw_status = _cell(values, columns.status)
     if not raw_email:
-        return Problem(shown_path, row.line, columns.email + 1, "no address", field="email")
+        return Problem(shown_path, line, columns.email + 1, "no address", field="email")
     if raw_email.startswith(ADDRESS_FORMULA_STARTS):
         return Problem(
             shown_path,
-            row.line,
+            line,
             columns.email + 1,
             f"{raw_email!r}: starts with {raw_email[0]!r}, which RFC 5321 allows but no real "
             "reader's address does, and which a spreadsheet runs as a formula; fix or remove it",
@@ -390,14 +410,14 @@ def _parse_row(
     if email is None:
         reason = why_invalid(raw_email)
         return Problem(
-            shown_path, row.line, columns.email + 1, f"{raw_email!r}: {reason}", field="email"
+            shown_path, line, columns.email + 1, f"{raw_email!r}: {reason}", field="email"
         )
     status = raw_status.lower() or "subscribed"
     if status not in STATUSES:
         assert columns.status is not None
         return Problem(
             shown_path,
-            row.line,
+            line,
             columns.status + 1,
             f"unknown status {raw_status!r} (use one of {', '.join(STATUSES)})",
             field="status",
@@ -407,6 +427,11 @@ def _parse_row(
         {column: values[i].strip() if i < width else "" for i, column in others} if others else {}
     )
     return email, name, status, fields
+
+
+def _cell(values: list[str], index: int | None) -> str:
+    """A cell of a short row (one with fewer cells than the header): empty when missing."""
+    return values[index].strip() if index is not None and index < len(values) else ""
 
 
 def _column_name(columns: _Columns, index: int) -> str:

@@ -323,7 +323,6 @@ def check_batch_is_private(to: Sequence[str], addresses: Sequence[str], variable
 class _Request:
     data: dict[str, str | list[str]]
     files: list[tuple[str, tuple[None, bytes, None]]]
-    messages: list[OutgoingMessage]
 
 
 # -- the backend -------------------------------------------------------------------------------
@@ -378,7 +377,38 @@ class MailgunBackend(Backend):
     async def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
         if self._client is None or self._campaign is None:
             raise BackendError("the Mailgun backend was not opened", transient=False)
+        count = len(messages)
         results: dict[int, DeliveryResult] = {}
+        requests = self._encoded_requests(messages, results)
+        # Every request is encoded: the 1,000 messages of a batch (~1.7 MB) are not needed while
+        # Mailgun answers, and the engine keeps no reference to the list it passes. Let them go,
+        # so the memory of a send grows with the requests in flight, not with their messages.
+        del messages
+        for indices, addresses, outgoing in requests:
+            chunk_results = await self._post(outgoing, addresses)
+            for index, result in zip(indices, chunk_results, strict=True):
+                results[index] = result
+        return [results[i] for i in range(count)]
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _problem_with(message: OutgoingMessage, seen: set[str]) -> str | None:
+        if not message.address or _SPACE_OR_CONTROL.search(message.address):
+            return "not a usable address"
+        if message.address.lower() in seen:
+            # recipient-variables are keyed by address: two copies cannot be told apart.
+            return "the same address appears twice in one batch; sent once"
+        for name, value in message.headers.items():
+            if _BREAK_OR_NUL.search(name) or _BREAK_OR_NUL.search(value):
+                return f"header {name} holds a line break or NUL"
+        return None
+
+    def _encoded_requests(
+        self, messages: Sequence[OutgoingMessage], results: dict[int, DeliveryResult]
+    ) -> list[tuple[list[int], list[str], httpx.Request]]:
+        """The requests of one batch, each encoded, with the indices and addresses of its
+        messages; a message that cannot be sent gets its result in ``results`` instead."""
         sendable: list[tuple[int, OutgoingMessage]] = []
         seen: set[str] = set()
         for index, message in enumerate(messages):
@@ -396,27 +426,34 @@ class MailgunBackend(Backend):
         for index, message in sendable:
             key = tuple(sorted(name.lower() for name in _message_headers(message)))
             groups.setdefault(key, []).append((index, message))
+        requests = []
         for group in groups.values():
             for start in range(0, len(group), MAX_RECIPIENTS_PER_REQUEST):
                 chunk = group[start : start + MAX_RECIPIENTS_PER_REQUEST]
-                chunk_results = await self._send_request([m for _, m in chunk])
-                for (index, _), result in zip(chunk, chunk_results, strict=True):
-                    results[index] = result
-        return [results[i] for i in range(len(messages))]
+                chunk_messages = [m for _, m in chunk]
+                requests.append(
+                    (
+                        [i for i, _ in chunk],
+                        [m.address for m in chunk_messages],
+                        self._encoded(chunk_messages),
+                    )
+                )
+        return requests
 
-    # -- internals -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _problem_with(message: OutgoingMessage, seen: set[str]) -> str | None:
-        if not message.address or _SPACE_OR_CONTROL.search(message.address):
-            return "not a usable address"
-        if message.address.lower() in seen:
-            # recipient-variables are keyed by address: two copies cannot be told apart.
-            return "the same address appears twice in one batch; sent once"
-        for name, value in message.headers.items():
-            if _BREAK_OR_NUL.search(name) or _BREAK_OR_NUL.search(value):
-                return f"header {name} holds a line break or NUL"
-        return None
+    def _encoded(self, messages: Sequence[OutgoingMessage]) -> httpx.Request:
+        """One request, its form encoded into one buffer: streamed, httpx writes each of the
+        1,000 `to` fields as its own small chunk, a socket write each (~0.5 s a request). What
+        it was built from (the recipient variables, the form's fields) is freed here."""
+        assert self._client is not None
+        try:
+            request = self._build_request(messages)
+        except ValueError as exc:  # a campaign-wide value with a line break
+            raise BackendError(f"cannot build the Mailgun request: {exc}", transient=False) from exc
+        outgoing = self._client.build_request(
+            "POST", self.messages_url, data=request.data, files=request.files
+        )
+        outgoing.read()
+        return outgoing
 
     def _build_request(self, messages: Sequence[OutgoingMessage]) -> _Request:
         campaign, bodies, names = self._campaign, self._bodies, self._names
@@ -480,7 +517,7 @@ class MailgunBackend(Backend):
             ("text", (None, bodies.text.encode("utf-8"), None)),
             ("html", (None, html_body.encode("utf-8"), None)),
         ]
-        return _Request(data=data, files=files, messages=list(messages))
+        return _Request(data=data, files=files)
 
     def _html_body(
         self, messages: Sequence[OutgoingMessage], per_recipient: dict[str, dict[str, str]]
@@ -503,18 +540,8 @@ class MailgunBackend(Backend):
                 per_recipient[address][html_variable] = value
         return html
 
-    async def _send_request(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
+    async def _post(self, outgoing: httpx.Request, addresses: list[str]) -> list[DeliveryResult]:
         assert self._client is not None
-        try:
-            request = self._build_request(messages)
-        except ValueError as exc:  # a campaign-wide value with a line break
-            raise BackendError(f"cannot build the Mailgun request: {exc}", transient=False) from exc
-        # The form is encoded into one buffer before it is sent: streamed, httpx writes each of
-        # the 1,000 `to` fields as its own small chunk, a socket write each (~0.5 s a request).
-        outgoing = self._client.build_request(
-            "POST", self.messages_url, data=request.data, files=request.files
-        )
-        outgoing.read()
         try:
             response = await self._client.send(outgoing)
         except httpx.TimeoutException as exc:
@@ -526,25 +553,23 @@ class MailgunBackend(Backend):
         except httpx.HTTPError as exc:
             detail = self._shown(str(exc)) or type(exc).__name__
             raise BackendError(f"cannot reach Mailgun: {detail}", transient=True) from None
-        return self._results(response, messages)
+        return self._results(response, addresses)
 
-    def _results(
-        self, response: httpx.Response, messages: Sequence[OutgoingMessage]
-    ) -> list[DeliveryResult]:
+    def _results(self, response: httpx.Response, addresses: list[str]) -> list[DeliveryResult]:
         status = response.status_code
         if 200 <= status < 300:
             provider_id = self._accepted_id(response)
             return [
-                DeliveryResult(m.address, DeliveryStatus.SENT, provider_id=provider_id)
-                for m in messages
+                DeliveryResult(address, DeliveryStatus.SENT, provider_id=provider_id)
+                for address in addresses
             ]
         message = self._shown(_mailgun_message(response))
         if status in _RATE_LIMIT_STATUSES:
             wait = _retry_after_seconds(response, message)
             error = f"Mailgun rate limit ({status}): {message}"
             return [
-                DeliveryResult(m.address, DeliveryStatus.DEFERRED, error=error, retry_after=wait)
-                for m in messages
+                DeliveryResult(address, DeliveryStatus.DEFERRED, error=error, retry_after=wait)
+                for address in addresses
             ]
         if status >= 500 or status < 400:
             raise BackendError(
@@ -560,7 +585,9 @@ class MailgunBackend(Backend):
                 hint="check MAILGUN_API_KEY and MAILGUN_DOMAIN, then rerun the same command",
             )
         error = f"Mailgun refused the request ({status}): {message}"
-        return [DeliveryResult(m.address, DeliveryStatus.FAILED, error=error) for m in messages]
+        return [
+            DeliveryResult(address, DeliveryStatus.FAILED, error=error) for address in addresses
+        ]
 
     def _accepted_id(self, response: httpx.Response) -> str | None:
         """Mailgun's id for an accepted batch. A 2xx whose body is cut or unreadable still means

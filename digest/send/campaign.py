@@ -331,7 +331,9 @@ class Campaign:
         self._breaker = CircuitBreaker(self.options.breaker_failures, self.retry.outage)
         self._stop = asyncio.Event()
         self._queue: asyncio.Queue[list[Subscriber] | None] = asyncio.Queue(
-            maxsize=self.options.concurrency * 2
+            # Two batches per connection for SMTP's one-message batches; for Mailgun's batches
+            # of 1,000, two in all: a request takes far longer than reading the next batch.
+            maxsize=max(2, self.options.concurrency * 2 // max(backend.batch_size, 1))
         )
         self._started = time.monotonic()
         self._queued = 0
@@ -579,13 +581,15 @@ class Campaign:
                 return
 
     async def _send_batch(self, waiting: list[Subscriber]) -> list[DeliveryResult]:
-        """One call of the backend: one result per recipient, in order."""
-        messages = [self.messages.message_for(s) for s in waiting]
-        results = await self.backend.send(messages)
-        if len(results) != len(messages):
+        """One call of the backend: one result per recipient, in order.
+
+        The messages are handed over, not kept: a backend done with them before the server
+        answers (Mailgun, once its request is encoded) can let them go while it waits."""
+        results = await self.backend.send([self.messages.message_for(s) for s in waiting])
+        if len(results) != len(waiting):
             raise BackendError(
                 f"backend {self.backend.name!r} answered {len(results)} results for "
-                f"{len(messages)} messages",
+                f"{len(waiting)} messages",
                 transient=False,
             )
         return results

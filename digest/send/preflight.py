@@ -63,8 +63,11 @@ def subscriber_problems(
     report = report if report is not None else SubscriberReport(path=str(subscribers))
     try:
         rows = read_subscribers(subscribers, report)
-        for chunk in batched(rows, _SUPPRESSION_CHUNK):
-            if suppressions is not None:
+        if suppressions is None:
+            for _ in rows:
+                pass  # the report is what is wanted
+        else:
+            for chunk in batched(rows, _SUPPRESSION_CHUNK):
                 report.suppressed += len(suppressions.filter(s.email for s in chunk))
     except SubscribersError as exc:
         return [*row_problems(report, strict=strict), *exc.problems]
