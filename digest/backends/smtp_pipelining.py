@@ -30,6 +30,13 @@ MAX_REPLY_LENGTH = 4 * MAX_LINE_LENGTH
 INVALID_REPLY = -1  # aiosmtplib's SMTPStatus.invalid_response, for the same error mapping
 
 
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(
+            aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response")
+        )
+
+
 class ReplyTap(asyncio.Protocol):
     """Between a transport and aiosmtplib's protocol: queues every complete reply while
     :meth:`capture` is on, passes everything through otherwise."""
@@ -78,14 +85,15 @@ class ReplyTap(asyncio.Protocol):
         while not self._replies:
             if self._failure is not None:
                 raise self._failure
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            # A timer on the one future rather than asyncio.wait_for, which wraps it in two
+            # more: this wait happens twice for every message.
+            timer = loop.call_later(timeout, _time_out, waiter)
             try:
-                await asyncio.wait_for(self._waiter, timeout)
-            except TimeoutError as exc:
-                raise aiosmtplib.SMTPReadTimeoutError(
-                    "Timed out waiting for server response"
-                ) from exc
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
         return self._replies.popleft()
 
