@@ -42,6 +42,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    mail_options: tuple[str, ...] = ()  # SIZE=..., SMTPUTF8
 
     @property
     def message(self) -> EmailMessage:
@@ -120,7 +121,9 @@ class FaultyHandler:
             return "451 4.3.0 connection dropped by the test server"
         data = envelope.original_content or envelope.content
         with self.lock:
-            self.messages.append(Received(envelope.mail_from, rcpts, bytes(data)))
+            self.messages.append(
+                Received(envelope.mail_from, rcpts, bytes(data), tuple(envelope.mail_options))
+            )
             number = len(self.messages)
         return f"250 2.0.0 Ok: queued as TEST{number:06d}"
 

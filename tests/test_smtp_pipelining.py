@@ -7,11 +7,14 @@ arrived in each read from its socket), and a scripted server for what aiosmtpd n
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from smtp_server import FaultyHandler, SMTPTestServer
 from test_smtp_backend import CAMPAIGN, backend_for, message, send_each
+from tls_certs import make_certificates
 
 from digest.backends.base import DeliveryResult, DeliveryStatus
 from digest.backends.smtp import SMTPBackend
@@ -24,12 +27,17 @@ MODES = pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "
 
 @MODES
 def test_pipelining_is_used_exactly_when_the_server_offers_it(pipelining: bool) -> None:
-    addresses = [f"r{n}@example.org" for n in range(5)]
+    # SIZE (aiosmtpd offers it) on every MAIL; SMTPUTF8 on the MAIL of the last address.
+    addresses = [f"r{n}@example.org" for n in range(4)] + ["zoë@example.org"]
     with SMTPTestServer(FaultyHandler(pipelining=pipelining)) as server:
         results = asyncio.run(send_each(backend_for(server), addresses))
         reads = list(server.command_reads)
         received = {r.rcpt_tos[0]: r.data for r in server.messages}
+        mail_options = [r.mail_options for r in server.messages]
     assert [r.status for r in results] == [SENT] * 5
+    assert [[o.split("=")[0] for o in options] for options in mail_options] == [["SIZE"]] * 4 + [
+        ["SIZE", "SMTPUTF8"]
+    ]
     # Each message arrived whole and once, whichever way its envelope travelled.
     assert received == {a: message(a).as_bytes() for a in addresses}
     envelopes = [read for read in reads if read[0] == "MAIL"]
@@ -38,6 +46,38 @@ def test_pipelining_is_used_exactly_when_the_server_offers_it(pipelining: bool) 
     else:
         assert envelopes == [("MAIL",)] * 5
         assert all(len(read) == 1 for read in reads)
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_pipelining_over_tls_after_starttls_and_login(security: str, tmp_path: Path) -> None:
+    """The reply reader takes over from aiosmtplib after the TLS handshake (implicit, or
+    STARTTLS and the second EHLO) and the login, on the encrypted transport."""
+    certificates = make_certificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert_file, certificates.key_file)
+    credentials = ("curator", "hunter2-long-pass")
+    addresses = [f"r{n}@example.org" for n in range(3)]
+    server = SMTPTestServer(
+        FaultyHandler(pipelining=True),
+        credentials=credentials,
+        tls=context,
+        implicit_tls=security == "tls",
+    )
+    with server:
+        backend = backend_for(
+            server,
+            SMTP_SECURITY=security,
+            SMTP_CA_FILE=str(certificates.ca_file),
+            SMTP_USERNAME=credentials[0],
+            SMTP_PASSWORD=credentials[1],
+        )
+        results = asyncio.run(send_each(backend, addresses))
+        reads = list(server.command_reads)
+        received = sorted(server.recipients())
+    assert [r.status for r in results] == [SENT] * 3
+    assert received == addresses
+    assert server.logins == ["curator"]
+    assert [read for read in reads if read[0] == "MAIL"] == [("MAIL", "RCPT", "DATA")] * 3
 
 
 @MODES

@@ -481,8 +481,8 @@ class SMTPBackend(Backend):
             elif reply.code == 354:
                 # DATA accepted although MAIL or RCPT was not: end it with an empty message,
                 # which has no recipient; the refusal is what counts.
-                protocol.write(b".\r\n")
                 try:
+                    protocol.write(b".\r\n")
                     await tap.next_reply(timeout)
                 except (aiosmtplib.SMTPException, TimeoutError):
                     connection.close()
