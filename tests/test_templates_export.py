@@ -44,3 +44,35 @@ def test_export_never_overwrites_and_then_writes_nothing(tmp_path: Path, run_dig
 
     into_a_file = run_digest("templates", "export", "mine/email.txt.j2")
     assert into_a_file.exit_code != 0 and "Traceback" not in into_a_file.output
+
+
+def test_an_edited_template_shows_in_the_next_build_of_a_new_process(
+    tmp_path: Path, edition_file: Path
+) -> None:
+    """An edit made between two `digest build` commands shows in the second one: no compiled
+    template outlives its source (the packaged ones are kept compiled between runs)."""
+    import os
+    import subprocess
+    import sys
+
+    digest = str(Path(sys.executable).with_name("digest"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+
+    def build_text() -> str:
+        done = subprocess.run(
+            [digest, "build", str(edition_file), "--out", "out"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (email_txt,) = (tmp_path / "out").glob("*/email.txt")
+        return email_txt.read_text(encoding="utf-8")
+
+    subprocess.run([digest, "templates", "export"], cwd=tmp_path, env=env, check=True)
+    text = tmp_path / "email_templates" / "email.txt.j2"
+    original = text.read_text(encoding="utf-8")
+    text.write_text(original + "\nFIRST EDIT OF THE FOOTER\n", encoding="utf-8")
+    assert "FIRST EDIT OF THE FOOTER" in build_text()
+    text.write_text(original + "\nSECOND EDIT OF THE FOOTER\n", encoding="utf-8")
+    second = build_text()
+    assert "SECOND EDIT OF THE FOOTER" in second
+    assert "FIRST EDIT" not in second
