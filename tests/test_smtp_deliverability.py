@@ -196,6 +196,29 @@ def test_ssl_cert_file_in_dot_env_is_honoured(
     assert len(starttls_server.messages) == 3
 
 
+def test_a_broken_ssl_cert_file_matters_only_to_a_tls_connection(
+    ready: Path,
+    smtp_server: SMTPTestServer,
+    starttls_server: SMTPTestServer,
+    send_env: dict[str, str],
+    run_digest: Callable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenSSL's SSL_CERT_FILE is read only for a connection that uses TLS: a local server
+    over SMTP_SECURITY=none sends; STARTTLS is refused before anything is sent, naming it."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    (ready / ".env").write_text(f"SSL_CERT_FILE={ready / 'no-such-bundle.pem'}\n")
+
+    plain = run_digest(*SEND, env=env_for(smtp_server, send_env))
+    assert plain.exit_code == 0, plain.output
+    assert len(smtp_server.messages) == 3
+
+    tls = run_digest(*SEND, env=env_for(starttls_server, send_env, SMTP_SECURITY="starttls"))
+    assert tls.exit_code == 1
+    assert "SSL_CERT_FILE" in tls.stderr and "no-such-bundle.pem" in tls.stderr
+    assert starttls_server.messages == []
+
+
 def test_the_helo_name_is_sent_before_and_again_after_starttls(
     ready: Path,
     starttls_server: SMTPTestServer,

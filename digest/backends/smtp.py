@@ -211,7 +211,7 @@ class SMTPBackend(Backend):
                 hint="use SMTP_SECURITY=tls or starttls; `none` is for local servers only "
                 "(SMTP_ALLOW_INSECURE_LOGIN=yes overrides this for a trusted network)",
             )
-        smtp_options(settings)
+        smtp_options(settings, tls=settings[SMTP_SECURITY] != "none")
 
     @classmethod
     def describe_connection(cls, settings: Settings) -> str:
@@ -232,12 +232,12 @@ class SMTPBackend(Backend):
         """Check settings, then connect once: a wrong host, password or missing STARTTLS shows
         before the first recipient is touched."""
         self.check_settings(self.settings)
-        options = self._options = smtp_options(self.settings)
+        tls = self.settings[SMTP_SECURITY] != "none"
+        options = self._options = smtp_options(self.settings, tls=tls)
         from_address = parseaddr(campaign.from_address)[1] or campaign.from_address
         self._envelope_from = options.bounce_address or from_address
         self._slug = campaign.slug
-        # Loading the system's CAs costs ~30 ms: only for a connection that uses TLS.
-        if self.settings[SMTP_SECURITY] != "none":
+        if tls:  # loading the system's CAs costs ~30 ms: only for a connection that uses TLS
             self._tls_context = options.tls_context()
         self._signer = options.signer
         self._idle.append(await self._connect())

@@ -115,8 +115,10 @@ def _read(settings: Settings, key: Setting[T], problems: list[str], default: T) 
         return default
 
 
-def smtp_options(settings: Settings) -> SMTPOptions:
-    """The options in force, or ConfigError naming every setting that is wrong."""
+def smtp_options(settings: Settings, *, tls: bool = True) -> SMTPOptions:
+    """The options in force, or ConfigError naming every setting that is wrong. ``tls``: the
+    connection uses TLS (SMTP_SECURITY is not ``none``); OpenSSL's SSL_CERT_FILE only matters
+    then, where SMTP_CA_FILE, the curator's own setting, is always checked."""
     problems: list[str] = []
     bounce = _read(settings, DIGEST_BOUNCE_ADDRESS, problems, None)
     if bounce is not None:
@@ -143,7 +145,9 @@ def smtp_options(settings: Settings) -> SMTPOptions:
 
     ca_file: Path | None = None
     ca_setting = SMTP_CA_FILE if settings.is_set(SMTP_CA_FILE.env) else SSL_CERT_FILE
-    if (ca_text := _read(settings, ca_setting, problems, None)) is not None:
+    if (tls or ca_setting is SMTP_CA_FILE) and (
+        ca_text := _read(settings, ca_setting, problems, None)
+    ) is not None:
         ca_file = Path(ca_text).expanduser()
         if (reason := _ca_file_problem(ca_file)) is not None:
             problems.append(
