@@ -83,6 +83,9 @@ def check_runs(runs: list[CliResult], failed: int) -> None:
             assert "rerun the same command" in run.stderr
 
 
+# The server offers PIPELINING (MAIL, RCPT and DATA come in one write) or not (one by one):
+# every fault must leave the same promises kept on both of the backend's paths.
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
 @pytest.mark.parametrize(("mix", "seed"), CASES, ids=[f"{m}-seed{s}" for m, s in CASES])
 def test_every_recipient_is_delivered_once_or_failed_with_the_servers_reason(
     tmp_path: Path,
@@ -93,10 +96,13 @@ def test_every_recipient_is_delivered_once_or_failed_with_the_servers_reason(
     tmp_path_factory: pytest.TempPathFactory,
     mix: str,
     seed: int,
+    pipelining: bool,
 ) -> None:
     write_subscribers(tmp_path / "subscribers.csv", COUNT)
     subscribed = subscriber_addresses(COUNT)
-    handler = SeededFaultHandler(rates=MIXES[mix], seed=seed, stall_seconds=SMTP_TIMEOUT * 2)
+    handler = SeededFaultHandler(
+        rates=MIXES[mix], seed=seed, stall_seconds=SMTP_TIMEOUT * 2, pipelining=pipelining
+    )
     permanent = handler.choose_permanent(sorted(subscribed))
     started = time.monotonic()
     with SMTPTestServer(handler, credentials=("digest", SMTP_PASSWORD)) as server:
@@ -121,7 +127,7 @@ def test_every_recipient_is_delivered_once_or_failed_with_the_servers_reason(
     assert not texts_holding(SECRETS, [run.output for run in runs])
     assert not files_holding(SECRETS, [tmp_path / ".digest"])
     publish(
-        f"smtp faults {mix} seed={seed}",
+        f"smtp faults {mix} seed={seed}" + ("" if pipelining else " one-by-one"),
         {
             **figures,
             "faults_injected": sum(handler.injected.values()),
