@@ -2,8 +2,9 @@
 
 :func:`run_edition` is what ``digest send`` and ``digest send --due`` both run: check the
 settings, render, take the edition's lock, open the suppression store (pulling Mailgun's lists
-first when sending through Mailgun) and the ledger, count the list (the counting pass), ask for
-confirmation, then run the :class:`~digest.send.campaign.Campaign` in asyncio. It prints nothing
+first when sending through Mailgun) and the ledger, count the list when anything needs the
+count first (the counting pass), ask for confirmation, then run the
+:class:`~digest.send.campaign.Campaign` in asyncio. It prints nothing
 and asks nothing itself: whatever the person who started it should see or answer goes through
 the :class:`RunEvents` it is given (the command line prints, asks, draws the progress bar, or
 writes JSON log lines).
