@@ -51,6 +51,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 
 REPO = Path(__file__).resolve().parents[1]
 EDITION = REPO / "content" / "2026-03.yaml"
@@ -341,20 +342,22 @@ def digest_send(
     return elapsed.total_seconds(), wall
 
 
-# -- the fixed cost: time to the first message ---------------------------------------------------
+# -- servers in a thread of the bench --------------------------------------------------------
 
 
-class FirstMessageServer:
-    """A tiny SMTP server in a thread of this process that notes when each DATA ends."""
+class ThreadedServer:
+    """An asyncio server on 127.0.0.1 in a thread of this process (``with`` starts and stops
+    it); subclasses say how a connection is served."""
+
+    stream_limit = 1 << 16  # asyncio's default line limit
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.accepted: list[float] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> FirstMessageServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -366,13 +369,27 @@ class FirstMessageServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            asyncio.start_server(self._session, "127.0.0.1", self.port)
+            asyncio.start_server(self.serve, "127.0.0.1", self.port, limit=self.stream_limit)
         )
         self._ready.set()
         self._loop.run_forever()
         server.close()
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+# -- the fixed cost: time to the first message ---------------------------------------------------
+
+
+class FirstMessageServer(ThreadedServer):
+    """A tiny SMTP server that notes when each DATA ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: list[float] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 bench ESMTP\r\n")
         try:
             while line := await reader.readline():
@@ -418,41 +435,22 @@ def fixed_cost(work: Path, subscribers: Path) -> tuple[float, float]:
 # -- Mailgun ------------------------------------------------------------------------------------
 
 
-class MailgunLike:
-    """An HTTP/1.1 server in a thread of this process that answers as Mailgun's API does, after
-    ``delay`` seconds: 200 with an id for every POST of messages, empty pages for suppressions.
-    It counts requests, recipients (the ``to`` fields) and the most requests in flight at once."""
+class MailgunLike(ThreadedServer):
+    """An HTTP/1.1 server that answers as Mailgun's API does, after ``delay`` seconds: 200 with
+    an id for every POST of messages, empty pages for suppressions. It counts requests,
+    recipients (the ``to`` fields) and the most requests in flight at once."""
+
+    stream_limit = 1 << 20  # a request's head and chunk lines
 
     def __init__(self, delay: float) -> None:
+        super().__init__()
         self.delay = delay
-        self.port = free_port()
         self.requests = 0
         self.recipients = 0
         self.in_flight = 0
         self.most_in_flight = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> MailgunLike:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", self.port, limit=1 << 20)
-        )
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 request_line, *header_lines = head.decode("latin-1").split("\r\n")
